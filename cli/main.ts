@@ -1,0 +1,43 @@
+/**
+ * `qbsync`: the command line. Thin: each command parses its flags and calls into ingest, transform,
+ * api or sim. Exit codes: 0 success, 1 failure, 2 usage or configuration error.
+ */
+import { createRequire } from 'node:module';
+import { Command, CommanderError, Option } from 'commander';
+import { register as registerMigrate } from './commands/migrate.js';
+import { register as registerSim } from './commands/sim.js';
+import { register as registerConfig } from './commands/config.js';
+
+const require = createRequire(import.meta.url);
+const pkg = require('../package.json') as { version: string };
+
+export function buildProgram(): Command {
+  const program = new Command('qbsync')
+    .description('Keep a lab\'s QBench LIMS data in PostgreSQL: immutable raw landing, SQL transforms, replay, backfill and a metrics API.')
+    .version(pkg.version, '-V, --version')
+    .addOption(new Option('--log-level <level>', 'log verbosity (overrides QBSYNC_LOG_LEVEL)').choices(['error', 'warn', 'info', 'debug']))
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  registerConfig(program);
+  registerMigrate(program);
+  registerSim(program);
+  // Every subcommand reports usage errors with exit code 2 instead of commander's default 1.
+  for (const cmd of program.commands) cmd.exitOverride().showHelpAfterError('(run with --help for usage)');
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      const ok = err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help';
+      process.exitCode = ok ? 0 : 2;
+      return;
+    }
+    throw err;
+  }
+}
+
+await main(process.argv);

@@ -1,0 +1,76 @@
+/**
+ * Test databases: one embedded PostgreSQL for the whole mocha run (under .qbsync/test-pg, durability
+ * off for speed), a template database migrated once, and a fresh `CREATE DATABASE … TEMPLATE` per test
+ * file or test, dropped afterwards. Set QBSYNC_TEST_DATABASE_URL (an admin URL of a server whose
+ * databases the tests may create and drop) to use another server instead.
+ */
+import crypto from 'node:crypto';
+import path from 'node:path';
+import pg from 'pg';
+import { connect, createKnex, migrate, startEmbeddedPostgres, type Database, type EmbeddedPg } from '../../core/index.js';
+
+export const TEMPLATE_DB = 'qbsync_test_template';
+let embedded: EmbeddedPg | undefined;
+
+export function adminUrl(): string {
+  const url = process.env.QBSYNC_TEST_ADMIN_URL;
+  if (!url) throw new Error('test database server not started (test/setup.ts did not run)');
+  return url;
+}
+
+export function urlFor(database: string): string {
+  const u = new URL(adminUrl());
+  u.pathname = `/${database}`;
+  return u.toString();
+}
+
+async function adminQuery(sql: string, params: unknown[] = []): Promise<void> {
+  const c = new pg.Client({ connectionString: adminUrl() });
+  await c.connect();
+  try {
+    await c.query(sql, params);
+  } finally {
+    await c.end();
+  }
+}
+
+export async function startTestServer(): Promise<void> {
+  if (process.env.QBSYNC_TEST_DATABASE_URL) {
+    process.env.QBSYNC_TEST_ADMIN_URL = process.env.QBSYNC_TEST_DATABASE_URL;
+  } else {
+    embedded = await startEmbeddedPostgres({ dataDir: path.resolve('.qbsync/test-pg'), database: 'postgres', fast: true });
+    process.env.QBSYNC_TEST_ADMIN_URL = embedded.adminUrl;
+  }
+  // Rebuild the template each run so it always reflects the current migrations.
+  await adminQuery(`DROP DATABASE IF EXISTS ${TEMPLATE_DB} WITH (FORCE)`);
+  await adminQuery(`CREATE DATABASE ${TEMPLATE_DB}`);
+  const knex = createKnex(urlFor(TEMPLATE_DB), 2);
+  try {
+    await migrate(knex);
+  } finally {
+    await knex.destroy();
+  }
+}
+
+export async function stopTestServer(): Promise<void> {
+  await embedded?.stop();
+}
+
+export interface TestDatabase extends Database {
+  name: string;
+  drop(): Promise<void>;
+}
+
+/** A fresh, migrated database (copied from the template): cheap, isolated, dropped by `drop()`. */
+export async function createTestDatabase(opts: { empty?: boolean } = {}): Promise<TestDatabase> {
+  const name = `qbsync_test_${crypto.randomBytes(5).toString('hex')}`;
+  await adminQuery(opts.empty ? `CREATE DATABASE ${name}` : `CREATE DATABASE ${name} TEMPLATE ${TEMPLATE_DB}`);
+  const db = await connect(urlFor(name), undefined, { migrate: false, poolMax: 6 });
+  return Object.assign(db, {
+    name,
+    async drop() {
+      await db.close();
+      if (!process.env.QBSYNC_KEEP_TEST_DB) await adminQuery(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    },
+  });
+}
