@@ -41,10 +41,13 @@ export async function sendOnce(
     timedOut = true;
     deadline.abort(new Error(`timed out after ${timeoutMs} ms`));
   }, timeoutMs);
-  const signal = callerSignal ? AbortSignal.any([callerSignal, deadline.signal]) : deadline.signal;
+  // Linked by hand rather than AbortSignal.any: one long-lived caller signal (a whole
+  // pagination) would otherwise collect a dependent signal per request.
+  const onCallerAbort = () => deadline.abort(callerSignal!.reason);
+  callerSignal?.addEventListener('abort', onCallerAbort, { once: true });
   const started = performance.now();
   try {
-    const res = await fetchImpl(url, { ...init, signal });
+    const res = await fetchImpl(url, { ...init, signal: deadline.signal });
     const text = await res.text();
     return { status: res.status, headers: res.headers, text, durationMs: Math.round(performance.now() - started), receivedAt: new Date() };
   } catch (err) {
@@ -55,6 +58,7 @@ export async function sendOnce(
     throw err;
   } finally {
     clearTimeout(timer);
+    callerSignal?.removeEventListener('abort', onCallerAbort);
   }
 }
 

@@ -320,4 +320,37 @@ describe('QBench client (scripted fetch)', () => {
     }
     expect((err as Error).message).to.match(/no Updates feed for batches/);
   });
+
+  it("a caller's abort stops a request at once (no retry), and breaking out of paginate aborts prefetches", async () => {
+    let aborted = 0;
+    const f = fakeQBench(
+      (url, init) =>
+        new Promise<Response>((resolve, reject) => {
+          init.signal!.addEventListener('abort', () => {
+            aborted++;
+            reject(init.signal!.reason);
+          });
+          if (url.searchParams.get('page_num') === '1') resolve(json(200, page([{ id: 1 }], 10)));
+        }),
+    );
+    const c = client(f.fetchImpl);
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(new Error('shutting down')), 30);
+    let err: unknown;
+    try {
+      await c.getDetail('order', 5, { signal: ac.signal });
+    } catch (e) {
+      err = e;
+    }
+    expect((err as Error).message).to.equal('shutting down');
+    expect(f.calls).to.have.length(1);
+
+    for await (const p of c.paginate('customers', { prefetch: 3 })) {
+      expect(p.pageNum).to.equal(1);
+      break;
+    }
+    await new Promise((r) => setTimeout(r, 10));
+    expect(f.calls).to.have.length(5); // detail + page 1 + 3 prefetched
+    expect(aborted).to.equal(4); // the detail and the 3 abandoned prefetches
+  });
 });
