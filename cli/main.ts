@@ -7,6 +7,8 @@ import { Command, CommanderError, Option } from 'commander';
 import { register as registerMigrate } from './commands/migrate.js';
 import { register as registerSim } from './commands/sim.js';
 import { register as registerConfig } from './commands/config.js';
+import { register as registerSync } from './commands/sync.js';
+import { register as registerStatus } from './commands/status.js';
 
 const require = createRequire(import.meta.url);
 const pkg = require('../package.json') as { version: string };
@@ -20,6 +22,8 @@ export function buildProgram(): Command {
     .exitOverride();
   registerConfig(program);
   registerMigrate(program);
+  registerSync(program);
+  registerStatus(program);
   registerSim(program);
   // Every subcommand reports usage errors with exit code 2 instead of commander's default 1.
   for (const cmd of program.commands) cmd.exitOverride().showHelpAfterError('(run with --help for usage)');

@@ -72,13 +72,27 @@ export async function up(knex: Knex): Promise<void> {
       started_at    timestamptz NOT NULL DEFAULT now(),
       completed_at  timestamptz,
       updated_at    timestamptz NOT NULL DEFAULT now(),
+      -- QBench's clock (its Date header) when the pass fetched its first page: changes after this
+      -- moment are caught by the first incremental sync.
+      server_started_at timestamptz,
       message       text
+    );
+
+    -- Incremental sync position per entity, in QBench's clock: the next incremental asks for what
+    -- changed since (since_at - overlap).
+    CREATE TABLE qbsync.watermarks (
+      entity        text PRIMARY KEY,
+      since_at      timestamptz NOT NULL,
+      source        text NOT NULL CHECK (source IN ('full', 'updates', 'window', 'reset')),
+      last_run_id   uuid,
+      updated_at    timestamptz NOT NULL DEFAULT now()
     );
   `);
 }
 
 export async function down(knex: Knex): Promise<void> {
   await knex.raw(`
+    DROP TABLE IF EXISTS qbsync.watermarks;
     DROP TABLE IF EXISTS qbsync.checkpoints;
     DROP TABLE IF EXISTS qbsync.sync_run_entities;
     DROP TABLE IF EXISTS qbsync.sync_runs;

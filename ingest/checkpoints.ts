@@ -1,0 +1,114 @@
+/**
+ * Per-entity checkpoint of a full pass (qbsync.checkpoints): the next page to fetch, moved in the same
+ * transaction that lands the page before it. A pass keeps the page size it started with, so page N
+ * always means the same slice of the id-ordered list when a later run resumes it.
+ */
+import type pg from 'pg';
+import type { EntityName } from './entities.js';
+
+type Q = pg.Pool | pg.PoolClient;
+
+export interface Checkpoint {
+  entity: EntityName;
+  pass_id: string;
+  mode: string;
+  status: 'running' | 'completed' | 'failed';
+  next_page: number;
+  total_pages: number | null;
+  page_size: number;
+  records: number;
+  last_run_id: string | null;
+  started_at: Date;
+  completed_at: Date | null;
+  updated_at: Date;
+  server_started_at: Date | null;
+  message: string | null;
+}
+
+export async function getCheckpoint(q: Q, entity: EntityName): Promise<Checkpoint | undefined> {
+  const { rows } = await q.query<Checkpoint>(`SELECT * FROM qbsync.checkpoints WHERE entity = $1`, [entity]);
+  return rows[0];
+}
+
+export async function listCheckpoints(q: Q): Promise<Checkpoint[]> {
+  const { rows } = await q.query<Checkpoint>(`SELECT * FROM qbsync.checkpoints ORDER BY entity`);
+  return rows;
+}
+
+/** Starts a new pass from page 1 (replacing a completed or abandoned one). */
+export async function beginPass(q: Q, entity: EntityName, passId: string, mode: string, pageSize: number): Promise<Checkpoint> {
+  const { rows } = await q.query<Checkpoint>(
+    `INSERT INTO qbsync.checkpoints (entity, pass_id, mode, status, next_page, total_pages, page_size, records, last_run_id, started_at, updated_at)
+     VALUES ($1, $2, $3, 'running', 1, NULL, $4, 0, $2, now(), now())
+     ON CONFLICT (entity) DO UPDATE SET pass_id = $2, mode = $3, status = 'running', next_page = 1, total_pages = NULL,
+       page_size = $4, records = 0, last_run_id = $2, started_at = now(), completed_at = NULL, updated_at = now(),
+       server_started_at = NULL, message = NULL
+     RETURNING *`,
+    [entity, passId, mode, pageSize],
+  );
+  return rows[0];
+}
+
+export async function claimPass(q: Q, entity: EntityName, runId: string): Promise<void> {
+  await q.query(`UPDATE qbsync.checkpoints SET last_run_id = $2, status = 'running', updated_at = now() WHERE entity = $1`, [entity, runId]);
+}
+
+/** Moves the checkpoint past `page` (inside the landing transaction). */
+export async function advance(
+  q: Q, entity: EntityName, passId: string, page: number, totalPages: number | null, records: number, serverDate: Date | null,
+): Promise<void> {
+  const r = await q.query(
+    `UPDATE qbsync.checkpoints SET next_page = $3 + 1, total_pages = coalesce($4, total_pages), records = records + $5, updated_at = now(),
+            server_started_at = coalesce(server_started_at, $6)
+     WHERE entity = $1 AND pass_id = $2 AND next_page = $3`,
+    [entity, passId, page, totalPages, records, serverDate],
+  );
+  if (r.rowCount !== 1) {
+    // Another process moved this pass (it should be impossible while we hold the sync lock): stop
+    // rather than land out of order.
+    throw new Error(`checkpoint for ${entity} moved under us (expected next page ${page}); is another sync running without the lock?`);
+  }
+}
+
+/** Completes the pass and sets the entity's watermark to QBench's clock at the pass's first page. */
+export async function completePass(q: Q, entity: EntityName, passId: string, runId: string): Promise<void> {
+  const { rows } = await q.query<{ server_started_at: Date | null; started_at: Date }>(
+    `UPDATE qbsync.checkpoints SET status = 'completed', completed_at = now(), updated_at = now(), message = NULL
+     WHERE entity = $1 AND pass_id = $2 RETURNING server_started_at, started_at`,
+    [entity, passId],
+  );
+  const since = rows[0]?.server_started_at ?? rows[0]?.started_at;
+  if (since) await setWatermark(q, entity, since, 'full', runId);
+}
+
+export interface Watermark {
+  entity: EntityName;
+  since_at: Date;
+  source: 'full' | 'updates' | 'window' | 'reset';
+  last_run_id: string | null;
+  updated_at: Date;
+}
+
+export async function getWatermark(q: Q, entity: EntityName): Promise<Watermark | undefined> {
+  const { rows } = await q.query<Watermark>(`SELECT * FROM qbsync.watermarks WHERE entity = $1`, [entity]);
+  return rows[0];
+}
+
+export async function listWatermarks(q: Q): Promise<Watermark[]> {
+  const { rows } = await q.query<Watermark>(`SELECT * FROM qbsync.watermarks ORDER BY entity`);
+  return rows;
+}
+
+export async function setWatermark(q: Q, entity: EntityName, since: Date, source: Watermark['source'], runId: string | null): Promise<void> {
+  await q.query(
+    `INSERT INTO qbsync.watermarks (entity, since_at, source, last_run_id, updated_at) VALUES ($1, $2, $3, $4, now())
+     ON CONFLICT (entity) DO UPDATE SET since_at = $2, source = $3, last_run_id = $4, updated_at = now()`,
+    [entity, since, source, runId],
+  );
+}
+
+export async function failPass(q: Q, entity: EntityName, passId: string, message: string): Promise<void> {
+  await q.query(`UPDATE qbsync.checkpoints SET status = 'failed', updated_at = now(), message = $3 WHERE entity = $1 AND pass_id = $2`, [
+    entity, passId, message,
+  ]);
+}
