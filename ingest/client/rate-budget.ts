@@ -17,6 +17,14 @@ export interface MemoryRateBudgetOptions {
   limit?: number;
   /** Window length in ms. Default 60 000, QBench's window. */
   windowMs?: number;
+  /**
+   * Extra time each slot is held beyond `windowMs`. The server counts a request when it
+   * arrives, we count it when we send it; if an old request took longer to arrive than a
+   * new one (a fresh TLS connection, network jitter), both can fall inside the server's
+   * window although they were `windowMs` apart here. Default: 5 % of the window, at most
+   * 1 s (1 s for QBench's 60 s window).
+   */
+  marginMs?: number;
   /** Monotonic clock in ms; injectable for tests. */
   now?: () => number;
 }
@@ -33,9 +41,9 @@ interface Waiter {
 
 /**
  * Sliding-window log: remembers when each of the last `limit` grants happened. A new grant
- * is allowed when fewer than `limit` grants lie within the last `windowMs`; otherwise the
- * caller waits exactly until the oldest grant leaves the window (one timer for the whole
- * queue, no polling). A sliding log rather than fixed buckets, because a fixed bucket lets
+ * is allowed when fewer than `limit` grants lie within the last `windowMs` (+ `marginMs`);
+ * otherwise the caller waits exactly until the oldest grant leaves that window (one timer
+ * for the whole queue, no polling). A sliding log rather than fixed buckets, because a fixed bucket lets
  * 2×limit through around a bucket boundary, and QBench's window slides.
  *
  * Waiters are served strictly first-in first-out, and a new caller never overtakes a queue.
@@ -45,6 +53,9 @@ interface Waiter {
 export class MemoryRateBudget implements RateBudget {
   readonly limit: number;
   readonly windowMs: number;
+  readonly marginMs: number;
+  /** windowMs + marginMs: how long a grant occupies a slot. */
+  private readonly holdMs: number;
   private readonly now: () => number;
   /** Grant times, oldest first; never longer than `limit`. */
   private readonly grants: number[] = [];
@@ -60,6 +71,10 @@ export class MemoryRateBudget implements RateBudget {
     }
     this.limit = limit;
     this.windowMs = windowMs;
+    const marginMs = opts.marginMs ?? Math.min(1000, Math.round(windowMs * 0.05));
+    if (!Number.isFinite(marginMs) || marginMs < 0) throw new RangeError(`rate budget marginMs must be a number >= 0; got ${marginMs}`);
+    this.marginMs = marginMs;
+    this.holdMs = windowMs + marginMs;
     this.now = opts.now ?? (() => performance.now());
   }
 
@@ -99,7 +114,7 @@ export class MemoryRateBudget implements RateBudget {
   }
 
   private prune(now: number): void {
-    while (this.grants.length > 0 && now - this.grants[0] >= this.windowMs) this.grants.shift();
+    while (this.grants.length > 0 && now - this.grants[0] >= this.holdMs) this.grants.shift();
   }
 
   private schedule(): void {
@@ -107,7 +122,7 @@ export class MemoryRateBudget implements RateBudget {
     const now = this.now();
     this.prune(now);
     // Timers can fire a hair early relative to the clock; drain() re-checks and re-arms.
-    const delay = this.grants.length < this.limit ? 0 : Math.max(1, Math.ceil(this.grants[0] + this.windowMs - now));
+    const delay = this.grants.length < this.limit ? 0 : Math.max(1, Math.ceil(this.grants[0] + this.holdMs - now));
     this.timer = setTimeout(() => this.drain(), delay);
   }
 

@@ -122,7 +122,7 @@ describe('client units', () => {
 
   describe('MemoryRateBudget', () => {
     it('grants up to the limit at once, then waits exactly until the oldest slot leaves the window', async () => {
-      const budget = new MemoryRateBudget({ limit: 3, windowMs: 200 });
+      const budget = new MemoryRateBudget({ limit: 3, windowMs: 200, marginMs: 0 });
       const t0 = performance.now();
       for (let i = 0; i < 3; i++) await budget.acquire();
       expect(performance.now() - t0).to.be.lessThan(20);
@@ -163,7 +163,18 @@ describe('client units', () => {
       expect(budget.pending).to.equal(0);
     });
 
+    it('holds each slot for the window plus a safety margin (default 5 %, at most 1 s)', async () => {
+      const budget = new MemoryRateBudget({ limit: 1, windowMs: 100, marginMs: 60 });
+      const t0 = performance.now();
+      await budget.acquire();
+      await budget.acquire();
+      expect(performance.now() - t0).to.be.within(158, 300);
+      expect(new MemoryRateBudget({ windowMs: 3000 }).marginMs).to.equal(150);
+      expect(new MemoryRateBudget().marginMs).to.equal(1000);
+    });
+
     it('validates its options', () => {
+      expect(() => new MemoryRateBudget({ marginMs: -1 })).to.throw(RangeError);
       expect(() => new MemoryRateBudget({ limit: 0 })).to.throw(RangeError);
       expect(() => new MemoryRateBudget({ windowMs: 0 })).to.throw(RangeError);
       const d = new MemoryRateBudget();
