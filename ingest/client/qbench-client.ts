@@ -383,7 +383,12 @@ export class QBenchClient {
     }
     const since = Math.floor(sinceUnixSeconds);
     const path = `${API_PREFIX}/updates/${info.v1}/${since}`;
-    const params: QueryParams = opts.returnObjects ? { return_objects: 'true' } : {};
+    const params: QueryParams = {};
+    if (opts.returnObjects) {
+      params.return_objects = 'true';
+      // Objects from the feed are landed like list items, so ask for the same worksheet data.
+      if (info.includeRawWorksheetData) params[WORKSHEET_PARAM] = 'true';
+    }
     const r = await this.exchange(path, params, checkUpdates, opts.signal);
     if (!r.ok) throw this.httpError('GET', path, params, r);
     const b = r.body as Record<string, unknown>;

@@ -309,7 +309,7 @@ describe('QBench client (scripted fetch)', () => {
     const c = client(f.fetchImpl);
     const u = await c.getUpdates('tests', 1_760_000_000.7, { returnObjects: true });
     expect(u.path).to.equal('/qbench/api/v1/updates/test/1760000000');
-    expect(u.params).to.deep.equal({ return_objects: 'true' });
+    expect(u.params).to.deep.equal({ return_objects: 'true', include_raw_worksheet_data: 'true' });
     expect(u.updated).to.deep.equal([1, 19]);
     expect(u.deleted).to.deep.equal([18, 23]);
     let err: unknown;

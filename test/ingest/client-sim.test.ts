@@ -308,8 +308,9 @@ describe('QBench client against the simulator', function () {
     for (const id of u.deleted) expect(deletedNow.has(id)).to.equal(true);
 
     const objs = await client.getUpdates('test', since, { returnObjects: true });
-    expect(objs.params).to.deep.equal({ return_objects: 'true' });
+    expect(objs.params).to.deep.equal({ return_objects: 'true', include_raw_worksheet_data: 'true' });
     expect(objs.updated.map((o) => (o as { id: number }).id)).to.deep.equal(u.updated);
+    expect(objs.updated[0]).to.have.property('worksheet_data');
     expect(objs.deleted).to.deep.equal(u.deleted);
 
     let err: unknown;
