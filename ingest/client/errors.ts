@@ -129,6 +129,7 @@ export function parseErrorBody(text: string): { errorCode?: string; errorDescrip
   } catch {
     // not JSON: fall through to the raw-text form below
   }
-  const trimmed = text.trim();
-  return trimmed ? { errorDescription: trimmed.slice(0, 300) } : {};
+  // Not JSON (e.g. an nginx 502 page): keep the readable text, short.
+  const plain = text.replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ').trim();
+  return plain ? { errorDescription: plain.slice(0, 200) } : {};
 }

@@ -112,8 +112,21 @@ export class TokenProvider {
         },
       );
     }
-    const t = await raceAbort(this.inflight, signal);
-    return t.token;
+    try {
+      const t = await raceAbort(this.inflight, signal);
+      return t.token;
+    } catch (err) {
+      // Renewal failed while the old token is still inside its lifetime: keep using it
+      // rather than fail requests it can still authorise; the next call tries again.
+      const old = this.cached;
+      if (!signal?.aborted && old && this.now() < old.expiresAtMs - 1000) {
+        this.logger?.warn(`QBench token renewal failed; using the current token until it expires`, {
+          error: err instanceof Error ? err.message : String(err),
+        });
+        return old.token;
+      }
+      throw err;
+    }
   }
 
   /**

@@ -3,6 +3,7 @@
 import { expect } from 'chai';
 import { QBenchClient, QBenchAuthError, QBenchHttpError, QBenchTransientError, type ClientEvent } from '../../ingest/client/index.js';
 import { decodeJwt } from '../../ingest/client/jwt.js';
+import { TokenProvider } from '../../ingest/client/token-provider.js';
 
 const SECRET = 'client-secret-never-logged';
 type Handler = (url: URL, init: RequestInit) => Response | Promise<Response>;
@@ -352,5 +353,42 @@ describe('QBench client (scripted fetch)', () => {
     await new Promise((r) => setTimeout(r, 10));
     expect(f.calls).to.have.length(5); // detail + page 1 + 3 prefetched
     expect(aborted).to.equal(4); // the detail and the 3 abandoned prefetches
+  });
+
+  it('token provider: renews refreshBeforeSeconds early, and keeps the old token if renewal fails before expiry', async () => {
+    let now = 1_000_000_000_000;
+    let fail = false;
+    let issued = 0;
+    const fetchImpl = (async () => {
+      if (fail) return json(503, { error: 'unavailable' });
+      issued++;
+      return json(200, { access_token: `t${issued}`, token_type: 'Bearer', expires_in: 3600 });
+    }) as unknown as typeof fetch;
+    const tp = new TokenProvider({
+      baseUrl: 'http://qbench.test',
+      clientId: 'cid',
+      clientSecret: SECRET,
+      fetch: fetchImpl,
+      now: () => now,
+      retry: { baseDelayMs: 1, maxDelayMs: 1, maxAttempts: 2 },
+    });
+    expect(tp.tokenUrl).to.equal('http://qbench.test/qbench/oauth2/v1/token');
+    expect(await tp.getToken()).to.equal('t1');
+    now += 3539_000;
+    expect(await tp.getToken()).to.equal('t1'); // still more than 60 s left
+    now += 2_000;
+    expect(await tp.getToken()).to.equal('t2'); // inside the last 60 s: renewed
+    now += 3545_000;
+    fail = true;
+    expect(await tp.getToken()).to.equal('t2'); // renewal failed, t2 has ~55 s left
+    now += 60_000;
+    let err: unknown;
+    try {
+      await tp.getToken();
+    } catch (e) {
+      err = e;
+    }
+    expect(err).to.be.instanceOf(QBenchAuthError);
+    expect((err as Error).message).to.include('HTTP 503').and.not.include(SECRET);
   });
 });

@@ -116,7 +116,9 @@ describe('client units', () => {
         errorDescription: 'Access token has expired.',
         qbErrorCode: undefined,
       });
-      expect(parseErrorBody('<html>Bad gateway</html>').errorDescription).to.equal('<html>Bad gateway</html>');
+      expect(parseErrorBody('<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>nginx</body></html>').errorDescription).to.equal(
+        '502 Bad Gateway nginx',
+      );
     });
   });
 
