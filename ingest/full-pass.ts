@@ -27,6 +27,11 @@ export interface PassContext {
   signal?: AbortSignal;
   /** Pages fetched ahead of the one being landed. */
   prefetch?: number;
+  /**
+   * Called inside every landing transaction (e.g. to queue the entity's transform job on the same
+   * client, so a page is never landed without its transform being queued, or the reverse).
+   */
+  onLanded?: (tx: import('pg').PoolClient, entity: EntityName) => Promise<void>;
 }
 
 export interface PassResult {
@@ -158,6 +163,7 @@ export async function runFullPass(ctx: PassContext, entity: EntityName, pageSize
         const r = await insertEvents(c, events);
         await checkpoints.advance(c, entity, passId, pageNum, totalPages, records, serverDateOf(page));
         if (done) await checkpoints.completePass(c, entity, passId, runId);
+        await ctx.onLanded?.(c, entity);
         await addCounters(c, runId, entity, { pages: 1, records, newBodies: r.newBodies, detailFetches: fetched.details.length, ...counter.take(entity) }, pageSkips);
         return r;
       },

@@ -68,6 +68,7 @@ export async function runIncremental(ctx: PassContext, entity: EntityName): Prom
         ...detailEvents(ctx, entity, details),
       ]);
       await setWatermark(c, entity, until, 'updates', runId);
+      await ctx.onLanded?.(c, entity);
       await addCounters(c, runId, entity, { pages: 1, records, newBodies: landed.newBodies, detailFetches: details.length, ...counter.take(entity) });
     }, { onRetry });
     progress.pageLanded(entity, { page: 1, totalPages: 1, records, pagesDone: 1, recordsDone: records });
@@ -94,6 +95,7 @@ export async function runIncremental(ctx: PassContext, entity: EntityName): Prom
         durationMs: page.durationMs, attempts: page.attempts,
       }]);
       if (last) await setWatermark(c, entity, windowEnd, 'window', runId);
+      await ctx.onLanded?.(c, entity);
       await addCounters(c, runId, entity, { pages: 1, records: page.data.length, newBodies: landed.newBodies, ...counter.take(entity) });
     }, { onRetry });
     pages++;

@@ -11,7 +11,7 @@ import type { QBenchClient } from './client/index.js';
 import { acquireSyncLock } from './sync-lock.js';
 import * as history from './run-history.js';
 import { getCheckpoint } from './checkpoints.js';
-import { runFullPass } from './full-pass.js';
+import { runFullPass, type PassContext } from './full-pass.js';
 import { runIncremental } from './incremental.js';
 import { silentProgress, type ProgressSink } from './progress.js';
 import { RequestCounter } from './request-counter.js';
@@ -42,6 +42,8 @@ export interface SyncDeps {
   progress?: ProgressSink;
   signal?: AbortSignal;
   pageSize?: number;
+  /** See PassContext.onLanded. */
+  onLanded?: PassContext['onLanded'];
 }
 
 export interface EntityOutcome {
@@ -91,7 +93,7 @@ export async function runSync(deps: SyncDeps, req: SyncRequest = {}): Promise<Sy
     else await history.createRun(pool, { runId, mode, entities, requestedBy: req.requestedBy, options: { pageSize } });
     logger.info(`sync started (${mode}) for ${entities.join(', ')}`, { mode, entities, host: os.hostname() });
     const client = deps.makeClient(counter.onEvent);
-    const ctx = { db: deps.db, client, logger, runId, progress, counter, signal: deps.signal };
+    const ctx: PassContext = { db: deps.db, client, logger, runId, progress, counter, signal: deps.signal, onLanded: deps.onLanded };
 
     for (const entity of entities) {
       if (deps.signal?.aborted) {

@@ -1,16 +1,19 @@
 /**
- * Test databases: one embedded PostgreSQL for the whole mocha run (under .qbsync/test-pg, durability
- * off for speed), a template database migrated once, and a fresh `CREATE DATABASE … TEMPLATE` per test
- * file or test, dropped afterwards. Set QBSYNC_TEST_DATABASE_URL (an admin URL of a server whose
- * databases the tests may create and drop) to use another server instead.
+ * Test databases: one embedded PostgreSQL for the whole mocha run (its own folder under
+ * .qbsync/test-pg/, durability off for speed, removed at the end, so parallel runs never share a
+ * server), a template database migrated once, and a fresh `CREATE DATABASE … TEMPLATE` per test file
+ * or test, dropped afterwards. Set QBSYNC_TEST_DATABASE_URL (an admin URL of a server whose databases
+ * the tests may create and drop) to use another server instead.
  */
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { connect, createKnex, migrate, startEmbeddedPostgres, type Database, type EmbeddedPg } from '../../core/index.js';
 
-export const TEMPLATE_DB = 'qbsync_test_template';
+export const TEMPLATE_DB = `qbsync_test_template_${process.pid}`;
 let embedded: EmbeddedPg | undefined;
+let serverDir: string | undefined;
 
 export function adminUrl(): string {
   const url = process.env.QBSYNC_TEST_ADMIN_URL;
@@ -34,11 +37,36 @@ async function adminQuery(sql: string, params: unknown[] = []): Promise<void> {
   }
 }
 
+/** Servers left by test runs that were killed: stop them and remove their folders. */
+function reapAbandonedServers(root: string): void {
+  if (!fs.existsSync(root)) return;
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  for (const name of fs.readdirSync(root)) {
+    if (!/^\d+$/.test(name) || alive(Number(name))) continue;
+    const pidFile = path.join(root, name, 'data', 'postmaster.pid');
+    if (fs.existsSync(pidFile)) {
+      const pgPid = Number(fs.readFileSync(pidFile, 'utf8').split('\n')[0]);
+      if (pgPid && alive(pgPid)) process.kill(pgPid, 'SIGQUIT');
+    }
+    fs.rmSync(path.join(root, name), { recursive: true, force: true });
+  }
+}
+
 export async function startTestServer(): Promise<void> {
   if (process.env.QBSYNC_TEST_DATABASE_URL) {
     process.env.QBSYNC_TEST_ADMIN_URL = process.env.QBSYNC_TEST_DATABASE_URL;
   } else {
-    embedded = await startEmbeddedPostgres({ dataDir: path.resolve('.qbsync/test-pg'), database: 'postgres', fast: true });
+    reapAbandonedServers(path.resolve('.qbsync/test-pg'));
+    serverDir = path.resolve('.qbsync/test-pg', String(process.pid));
+    fs.rmSync(serverDir, { recursive: true, force: true });
+    embedded = await startEmbeddedPostgres({ dataDir: path.join(serverDir, 'data'), database: 'postgres', fast: true });
     process.env.QBSYNC_TEST_ADMIN_URL = embedded.adminUrl;
   }
   // Rebuild the template each run so it always reflects the current migrations.
@@ -53,7 +81,12 @@ export async function startTestServer(): Promise<void> {
 }
 
 export async function stopTestServer(): Promise<void> {
-  await embedded?.stop();
+  if (embedded) {
+    await embedded.stop();
+    if (!process.env.QBSYNC_KEEP_TEST_DB && serverDir) fs.rmSync(serverDir, { recursive: true, force: true });
+  } else {
+    await adminQuery(`DROP DATABASE IF EXISTS ${TEMPLATE_DB} WITH (FORCE)`).catch(() => undefined);
+  }
 }
 
 export interface TestDatabase extends Database {
