@@ -1,5 +1,5 @@
-import type { Command } from 'commander';
-import { UsageError, onShutdown } from '../../core/index.js';
+import { InvalidArgumentError, type Command } from 'commander';
+import { onShutdown } from '../../core/index.js';
 import { makeClient, orderEntities, parseEntityName, runSync, ENTITIES, type EntityName } from '../../ingest/index.js';
 import { resolveQBench } from '../qbench-source.js';
 import { isInteractive, progressBars } from '../progress-bars.js';
@@ -12,7 +12,7 @@ function collectEntities(value: string, previous: EntityName[] = []): EntityName
     try {
       out.push(parseEntityName(part));
     } catch (err) {
-      throw new UsageError((err as Error).message);
+      throw new InvalidArgumentError((err as Error).message);
     }
   }
   return out;

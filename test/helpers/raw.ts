@@ -17,14 +17,14 @@ export async function rawIds(pool: pg.Pool, entity: string): Promise<number[]> {
 }
 
 /**
- * List pages (entity, page number, page size) landed more than once. After one full sync — however
- * often it was killed and resumed — every page must have landed exactly once: a resume that restarted
- * the pass, or re-landed a committed page, shows up here.
+ * Full-pass list pages (entity, page number, page size) landed more than once. After one full sync —
+ * however often it was killed and resumed — every page must have landed exactly once: a resume that
+ * restarted the pass (new pass id, same pages) or re-landed a committed page shows up here.
  */
 export async function duplicatePages(pool: pg.Pool): Promise<Array<{ entity: string; page_number: number; n: number }>> {
   const { rows } = await pool.query(
     `SELECT entity, page_number, count(*)::int AS n FROM raw.fetches
-     WHERE kind = 'list' GROUP BY entity, page_number, page_size HAVING count(*) > 1`,
+     WHERE kind = 'list' AND page_key IS NOT NULL GROUP BY entity, page_number, page_size HAVING count(*) > 1`,
   );
   return rows;
 }
