@@ -6,6 +6,7 @@ import winston from 'winston';
 import { startSimulator, badTestPageKind, type Simulator, type SimEntity } from '../../sim/index.js';
 import {
   QBenchClient,
+  QBenchAuthError,
   QBenchHttpError,
   MemoryRateBudget,
   type ClientEvent,
@@ -13,6 +14,7 @@ import {
   type QBenchClientOptions,
 } from '../../ingest/client/index.js';
 import { ENTITIES } from '../../ingest/entities.js';
+import { TokenProvider } from '../../ingest/client/token-provider.js';
 
 const CLIENT_ID = 'client-sim-test';
 const CLIENT_SECRET = 'sim-secret-9d8e7f6a5b4c';
@@ -119,6 +121,33 @@ describe('QBench client against the simulator', function () {
     expect(count('reauth')).to.equal(1);
     expect(sim.stats().tokenRequests).to.equal(2);
     expect(sim.stats().byStatus['400']).to.equal(1); // invalid_grant "Access token has expired."
+  });
+
+  it('token endpoint: corrects a 2-hour clock skew from the Date header; a wrong secret is a clear error', async () => {
+    const events: ClientEvent[] = [];
+    const skewed = new TokenProvider({
+      baseUrl: sim.url,
+      clientId: CLIENT_ID,
+      clientSecret: CLIENT_SECRET,
+      now: () => Date.now() + 2 * 3600_000, // our clock runs 2 h fast: iat is "in the future"
+      logger,
+      onEvent: (e) => events.push(e),
+    });
+    const token = await skewed.getToken();
+    tokensSeen.add(token);
+    expect(token).to.be.a('string').and.not.equal('');
+    expect(events.filter((e) => e.type === 'token').map((e) => e.status)).to.deep.equal([400, 200]);
+
+    const wrong = new TokenProvider({ baseUrl: sim.url, clientId: CLIENT_ID, clientSecret: 'not-the-secret-123', logger });
+    let err: unknown;
+    try {
+      await wrong.getToken();
+    } catch (e) {
+      err = e;
+    }
+    expect(err).to.be.instanceOf(QBenchAuthError);
+    expect((err as QBenchAuthError).status).to.equal(401);
+    expect((err as Error).message).to.include('/qbench/oauth2/v1/token').and.include('invalid_client').and.not.include('not-the-secret-123');
   });
 
   it('renews a short-lived token before it expires instead of waiting for a rejection', async () => {
