@@ -9,12 +9,12 @@ import {
   QBenchAuthError,
   QBenchHttpError,
   MemoryRateBudget,
+  TokenProvider,
   type ClientEvent,
   type PageResult,
   type QBenchClientOptions,
 } from '../../ingest/client/index.js';
 import { ENTITIES } from '../../ingest/entities.js';
-import { TokenProvider } from '../../ingest/client/token-provider.js';
 
 const CLIENT_ID = 'client-sim-test';
 const CLIENT_SECRET = 'sim-secret-9d8e7f6a5b4c';
