@@ -33,6 +33,8 @@ export interface Config {
     timeoutSeconds: number;
   };
   api: { host: string; port: number; corsOrigin?: string };
+  /** API login: token lifetime and lockout after repeated failures. */
+  auth: { tokenTtlHours: number; maxFailedLogins: number; lockoutHours: number };
   logLevel: LogLevel;
   logDir?: string;
   timezone: string;
@@ -134,6 +136,7 @@ export function loadConfig(env: Env = { ...readDotEnv(), ...process.env }): Conf
       timeoutSeconds: v.QBENCH_TIMEOUT_SECONDS,
     },
     api: { host: v.QBSYNC_API_HOST, port: v.QBSYNC_API_PORT, corsOrigin: v.QBSYNC_CORS_ORIGIN },
+    auth: { tokenTtlHours: v.QBSYNC_AUTH_TOKEN_TTL_HOURS, maxFailedLogins: v.QBSYNC_AUTH_MAX_FAILED_LOGINS, lockoutHours: v.QBSYNC_AUTH_LOCKOUT_HOURS },
     logLevel: v.QBSYNC_LOG_LEVEL,
     logDir: v.QBSYNC_LOG_DIR ? path.resolve(v.QBSYNC_LOG_DIR) : undefined,
     timezone: v.QBSYNC_TIMEZONE,
