@@ -21,6 +21,10 @@ export class PgRateBudget implements RateBudget {
   readonly limit: number;
   readonly windowMs: number;
   private readonly key: string;
+  /** Slots are held a little longer than the window: QBench counts a request when it arrives, we when we send. */
+  private readonly holdMs: number;
+  /** Local waiters queue here so this process serves them first come, first served. */
+  private tail: Promise<void> = Promise.resolve();
 
   constructor(private readonly pool: pg.Pool, opts: PgRateBudgetOptions) {
     if (!(opts.limit >= 1)) throw new RangeError(`rate budget limit must be >= 1 (got ${opts.limit})`);
@@ -28,6 +32,7 @@ export class PgRateBudget implements RateBudget {
     this.limit = opts.limit;
     this.windowMs = opts.windowMs;
     this.key = opts.key ?? 'qbench';
+    this.holdMs = opts.windowMs + Math.min(1000, Math.round(opts.windowMs * 0.05));
   }
 
   /** Tries to take a slot; returns 0 on success or the milliseconds to wait before trying again. */
@@ -43,7 +48,7 @@ export class PgRateBudget implements RateBudget {
          SELECT count(*)::int AS n,
                 ceil(extract(epoch FROM (min(taken_at) + make_interval(secs => $2 / 1000.0) - clock_timestamp())) * 1000)::int AS wait_ms
          FROM qbsync.rate_budget_slots WHERE budget = $1 AND taken_at > clock_timestamp() - make_interval(secs => $2 / 1000.0)`,
-        [this.key, this.windowMs],
+        [this.key, this.holdMs],
       );
       const { n, wait_ms } = rows[0];
       if (n < this.limit) {
@@ -61,18 +66,32 @@ export class PgRateBudget implements RateBudget {
     }
   }
 
-  async acquire(signal?: AbortSignal): Promise<void> {
+  acquire(signal?: AbortSignal): Promise<void> {
+    const turn = this.tail.then(() => this.take(signal));
+    this.tail = turn.catch(() => undefined);
+    return turn;
+  }
+
+  private async take(signal?: AbortSignal): Promise<void> {
     for (;;) {
       if (signal?.aborted) throw signal.reason ?? new Error('aborted');
       const wait = await this.tryTake();
       if (wait === 0) return;
-      await new Promise<void>((resolve, reject) => {
-        const t = setTimeout(resolve, wait);
-        signal?.addEventListener('abort', () => {
-          clearTimeout(t);
-          reject(signal.reason ?? new Error('aborted'));
-        }, { once: true });
-      });
+      await sleep(wait, signal);
     }
   }
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(signal!.reason ?? new Error('aborted'));
+    };
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
 }

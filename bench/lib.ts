@@ -1,0 +1,85 @@
+/** Shared helpers for benchmarks: a private Postgres, a simulator in a child process, memory sampling. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { connect, startEmbeddedPostgres, type Database, type EmbeddedPg } from '../core/index.js';
+import pg from 'pg';
+
+export async function benchDatabase(name: string): Promise<{ db: Database; server: EmbeddedPg; drop(): Promise<void> }> {
+  const server = await startEmbeddedPostgres({ dataDir: path.resolve('.qbsync/bench-pg'), database: 'postgres' });
+  const admin = new pg.Client({ connectionString: server.adminUrl });
+  await admin.connect();
+  await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  await admin.query(`CREATE DATABASE ${name}`);
+  await admin.end();
+  const u = new URL(server.adminUrl);
+  u.pathname = `/${name}`;
+  const db = await connect(u.toString(), undefined, { poolMax: 10 });
+  return {
+    db,
+    server,
+    async drop() {
+      await db.knex.destroy();
+      await db.pool.end();
+      await server.stop();
+    },
+  };
+}
+
+/** Starts `qbsync sim` in a child process (so its CPU and memory are not the measured process's). */
+export async function simProcess(args: string[]): Promise<{ url: string; child: ChildProcess; stop(): Promise<void> }> {
+  const child = spawn(process.execPath, [path.resolve('bin/qbsync.js'), 'sim', '--port', '0', ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, QBSYNC_LOG_LEVEL: 'warn' },
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (c) => {
+      out += c;
+      const m = /listening on (http:\/\/\S+)/.exec(out);
+      if (m) resolve(m[1]);
+    });
+    child.on('exit', (code) => reject(new Error(`simulator exited (${code}) before listening`)));
+  });
+  return {
+    url,
+    child,
+    stop: () => new Promise<void>((r) => {
+      child.once('exit', () => r());
+      child.kill('SIGTERM');
+    }),
+  };
+}
+
+export class RssSampler {
+  readonly samples: Array<{ at: number; rssMb: number; label: string }> = [];
+  private timer?: NodeJS.Timeout;
+  private label = '';
+  start(everyMs = 1000): void {
+    const t0 = Date.now();
+    this.timer = setInterval(() => this.samples.push({ at: Date.now() - t0, rssMb: mb(process.memoryUsage().rss), label: this.label }), everyMs);
+    this.timer.unref();
+  }
+  setLabel(l: string): void {
+    this.label = l;
+  }
+  stop(): void {
+    clearInterval(this.timer);
+  }
+  peak(label?: string): number {
+    return Math.max(0, ...this.samples.filter((s) => !label || s.label === label).map((s) => s.rssMb));
+  }
+}
+
+export const mb = (bytes: number) => Math.round((bytes / 1024 / 1024) * 10) / 10;
+
+export function writeResult(name: string, result: unknown): void {
+  const dir = path.resolve('bench/results');
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, `${name}.json`), JSON.stringify(result, null, 2) + '\n');
+}
+
+export function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
+}
