@@ -67,7 +67,8 @@ export class Store implements Lab {
     this.now = nowSeconds;
     this.slots = slotHoursFor(size);
     this.base = generateBase(this, size, nowSeconds);
-    this.keyOrigin = this.base.spanStart - DAY;
+    // Below every stored time (legacy customers were last edited up to 400 days before the span, assays 500).
+    this.keyOrigin = this.base.spanStart - 600 * DAY;
     this.assayCreated = this.base.spanStart - 500 * DAY;
     this.applyEvents(0, nowSeconds);
   }
@@ -346,7 +347,7 @@ export class Store implements Lab {
       if (inside(end)) {
         if (end > lu) lu = end;
         if (end > sLu[sid]) sLu[sid] = end; // state / has_report / completed_date
-        if (hold) bumpOrder(oLu, samples.order[sid], end);
+        bumpOrder(oLu, samples.order[sid], end); // has_report, partially_complete, leaving ON HOLD
         if (tests.endKind[t] === END_REPORTED) reportKeys.push(this.sortKey(end, sid));
       }
       if (inside(del)) {
