@@ -320,8 +320,10 @@ export class Store implements Lab {
     const inside = (t: number): boolean => t > from && t <= to;
     const sLu = samples.lastUpdated;
     const oLu = orders.lastUpdated;
-    const batchKeys: number[] = [];
-    const reportKeys: number[] = [];
+    // Typed buffers, not JS arrays: replaying two years of a large lab collects ~1M keys, which as a JS array
+    // would cost several times the memory (and RSS that is never given back).
+    const batchKeys = new KeyBuffer();
+    const reportKeys = new KeyBuffer();
 
     for (let t = 1; t <= tests.n; t++) {
       const sid = tests.sample[t];
@@ -383,9 +385,9 @@ export class Store implements Lab {
   }
 
   /** Tests that started in the same slot (same time, which also encodes the assay) form one batch. */
-  private revealBatches(keys: number[]): void {
+  private revealBatches(keys: KeyBuffer): void {
     if (!keys.length) return;
-    const sorted = Float64Array.from(keys).sort();
+    const sorted = keys.sorted();
     const { batches, tests } = this;
     const ids = new Uint32Array(sorted.length);
     for (let i = 0; i < sorted.length; i++) ids[i] = sorted[i] % ID_SPACE;
@@ -412,9 +414,9 @@ export class Store implements Lab {
   }
 
   /** One report per (sample, time some of its tests were reported), in time order. */
-  private revealReports(keys: number[]): void {
+  private revealReports(keys: KeyBuffer): void {
     if (!keys.length) return;
-    const sorted = Float64Array.from(keys).sort();
+    const sorted = keys.sorted();
     const { reports } = this;
     let prev = -1;
     for (const key of sorted) {
@@ -424,6 +426,26 @@ export class Store implements Lab {
       reports.sample[r] = key % ID_SPACE;
       reports.created[r] = Math.floor(key / ID_SPACE) + this.keyOrigin;
     }
+  }
+}
+
+/** An append-only Float64Array that grows as needed. */
+class KeyBuffer {
+  private buf = new Float64Array(1024);
+  length = 0;
+
+  push(key: number): void {
+    if (this.length === this.buf.length) {
+      const next = new Float64Array(this.buf.length * 2);
+      next.set(this.buf);
+      this.buf = next;
+    }
+    this.buf[this.length++] = key;
+  }
+
+  /** Sorts in place and returns the used part. */
+  sorted(): Float64Array {
+    return this.buf.subarray(0, this.length).sort();
   }
 }
 
