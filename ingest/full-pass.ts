@@ -10,8 +10,10 @@
 import type { Logger } from '../core/index.js';
 import type { Database } from '../core/database.js';
 import { entityInfo, type EntityName } from './entities.js';
-import { needsTestDetail, type ListPage, type PageResult, type QBenchClient, type DetailResult } from './client/index.js';
-import { insertEvents, inTransaction, type RawEvent } from './landing.js';
+import {
+  needsTestDetail, QBenchHttpError, QBenchTransientError, type ListPage, type PageResult, type QBenchClient, type DetailResult,
+} from './client/index.js';
+import { insertEvents, inTransaction, storeBodies, type RawEvent } from './landing.js';
 import * as checkpoints from './checkpoints.js';
 import { addCounters, type SkippedPage } from './run-history.js';
 import type { ProgressSink } from './progress.js';
@@ -50,11 +52,37 @@ interface FetchedPage {
   recovered: ListPage[];
   stillSkipped: string | null;
   details: DetailResult[];
+  /** The page's events, bodies already stored (see storeBodies). */
+  events: RawEvent[];
+  records: number;
+  newBodies: number;
 }
 
 /** QBench's clock when it answered (its Date header); our own clock if the header was missing. */
 export function serverDateOf(r: { serverDate?: Date | null; fetchedAt: Date }): Date {
   return r.serverDate ?? r.fetchedAt;
+}
+
+/** Whole client retry rounds a page gets (each round is the client's own 6 tries) before the entity fails. */
+const PAGE_ROUNDS = 3;
+
+/**
+ * The client gives up on a request after 6 tries; a long outage or a very faulty stretch can exhaust
+ * that. A page gets a few more rounds after a pause before the pass fails (the run then ends failed
+ * and the next one resumes from the checkpoint). Only transient failures (5xx, 429, timeouts, dropped
+ * connections, bad bodies) are retried; 4xx and auth failures are not.
+ */
+export async function withPageRetry<T>(fn: () => Promise<T>, logger: Logger, what: string, signal?: AbortSignal): Promise<T> {
+  for (let round = 1; ; round++) {
+    try {
+      return await fn();
+    } catch (err) {
+      const transient = err instanceof QBenchTransientError || (err instanceof QBenchHttpError && (err.status >= 500 || err.status === 429));
+      if (!transient || round >= PAGE_ROUNDS || signal?.aborted) throw err;
+      logger.warn(`${what}: ${(err as Error).message}; trying again (round ${round + 1} of ${PAGE_ROUNDS})`);
+      await new Promise((r) => setTimeout(r, 1000 * round));
+    }
+  }
 }
 
 export async function runFullPass(ctx: PassContext, entity: EntityName, pageSize: number): Promise<PassResult> {
@@ -73,7 +101,7 @@ export async function runFullPass(ctx: PassContext, entity: EntityName, pageSize
 
   const fetchPage = async (pageNum: number): Promise<FetchedPage> => {
     const page = await client.listPage(entity, { pageNum, pageSize: size, sortBy: sort.sortBy, sortOrder: sort.sortOrder, signal: ctx.signal });
-    const out: FetchedPage = { page, recovered: [], stillSkipped: null, details: [] };
+    const out: FetchedPage = { page, recovered: [], stillSkipped: null, details: [], events: [], records: 0, newBodies: 0 };
     let items: unknown[] = page.skipped ? [] : page.data;
     if (page.skipped) {
       // Ask for the same slice in smaller pages: QBench's 400s are per page, not per record.
@@ -96,14 +124,37 @@ export async function runFullPass(ctx: PassContext, entity: EntityName, pageSize
       const details = await Promise.all(ids.map((id) => client.getDetail('tests', id, { signal: ctx.signal })));
       out.details = details.filter((d): d is DetailResult => d !== null);
     }
+    const events: RawEvent[] = [];
+    const listEvent = (p: ListPage, key: string): RawEvent => ({
+      runId, entity, kind: 'list', endpoint: p.path, params: p.params, pageNumber: p.pageNum, pageSize: p.pageSize,
+      httpStatus: p.status, recordCount: p.data.length, body: p.body, fetchedAt: p.fetchedAt, durationMs: p.durationMs,
+      attempts: p.attempts, pageKey: key,
+    });
+    if (!page.skipped) {
+      events.push(listEvent(page, `${passId}/${entity}/p${pageNum}`));
+      out.records += page.data.length;
+    }
+    out.recovered.forEach((p, i) => {
+      events.push(listEvent(p, `${passId}/${entity}/p${pageNum}.s${i + 1}`));
+      out.records += p.data.length;
+    });
+    for (const d of out.details) {
+      events.push({
+        runId, entity, kind: 'detail', endpoint: d.path, params: d.params, httpStatus: d.status, recordCount: 1, body: d.body,
+        fetchedAt: d.fetchedAt, durationMs: d.durationMs, attempts: d.attempts,
+      });
+    }
+    const stored = await storeBodies(db.pool, events);
+    out.events = stored.events;
+    out.newBodies = stored.newBodies;
     return out;
   };
 
-  const ahead = Math.max(0, ctx.prefetch ?? 3);
+  const ahead = Math.max(0, ctx.prefetch ?? 4);
   const inflight = new Map<number, Promise<FetchedPage>>();
   const request = (n: number) => {
     if (!inflight.has(n)) {
-      const p = fetchPage(n);
+      const p = withPageRetry(() => fetchPage(n), logger, `${entity} page ${n}`, ctx.signal);
       p.catch(() => undefined); // observed when awaited; avoid unhandled rejections for prefetched pages
       inflight.set(n, p);
     }
@@ -125,27 +176,7 @@ export async function runFullPass(ctx: PassContext, entity: EntityName, pageSize
     const { page } = fetched;
     if (!page.skipped) totalPages = page.totalPages;
 
-    const events: RawEvent[] = [];
-    const listEvent = (p: ListPage, key: string): RawEvent => ({
-      runId, entity, kind: 'list', endpoint: p.path, params: p.params, pageNumber: p.pageNum, pageSize: p.pageSize,
-      httpStatus: p.status, recordCount: p.data.length, body: p.body, fetchedAt: p.fetchedAt, durationMs: p.durationMs,
-      attempts: p.attempts, pageKey: key,
-    });
-    let records = 0;
-    if (!page.skipped) {
-      events.push(listEvent(page, `${passId}/${entity}/p${pageNum}`));
-      records += page.data.length;
-    }
-    fetched.recovered.forEach((p, i) => {
-      events.push(listEvent(p, `${passId}/${entity}/p${pageNum}.s${i + 1}`));
-      records += p.data.length;
-    });
-    for (const d of fetched.details) {
-      events.push({
-        runId, entity, kind: 'detail', endpoint: d.path, params: d.params, httpStatus: d.status, recordCount: 1, body: d.body,
-        fetchedAt: d.fetchedAt, durationMs: d.durationMs, attempts: d.attempts,
-      });
-    }
+    const { events, records } = fetched;
     const pageSkips: SkippedPage[] = [];
     if (page.skipped) {
       const reason = fetched.stillSkipped ?? `${page.reason}; recovered with ${fetched.recovered.length} smaller pages`;
@@ -164,17 +195,17 @@ export async function runFullPass(ctx: PassContext, entity: EntityName, pageSize
         await checkpoints.advance(c, entity, passId, pageNum, totalPages, records, serverDateOf(page));
         if (done) await checkpoints.completePass(c, entity, passId, runId);
         await ctx.onLanded?.(c, entity);
-        await addCounters(c, runId, entity, { pages: 1, records, newBodies: r.newBodies, detailFetches: fetched.details.length, ...counter.take(entity) }, pageSkips);
+        await addCounters(c, runId, entity, { pages: 1, records, newBodies: fetched.newBodies, detailFetches: fetched.details.length, ...counter.take(entity) }, pageSkips);
         return r;
       },
-      { onRetry: (err, attempt) => logger.warn('database unavailable while landing; retrying', { entity, page: pageNum, attempt, error: (err as Error).message }) },
+      { asyncCommit: true, onRetry: (err, attempt) => logger.warn('database unavailable while landing; retrying', { entity, page: pageNum, attempt, error: (err as Error).message }) },
     );
     if (landed.duplicates) logger.debug('page already landed by an earlier run of this pass', { entity, page: pageNum });
     skipped.push(...pageSkips);
     pagesDone++;
     recordsDone += records;
     progress.pageLanded(entity, { page: pageNum, totalPages, records, pagesDone, recordsDone });
-    logger.debug('landed page', { entity, page: pageNum, total_pages: totalPages, records, new_bodies: landed.newBodies, details: fetched.details.length });
+    logger.debug('landed page', { entity, page: pageNum, total_pages: totalPages, records, new_bodies: fetched.newBodies, details: fetched.details.length });
     if (done) break;
     pageNum++;
   }

@@ -16,7 +16,7 @@ import { needsTestDetail, type DetailResult } from './client/index.js';
 import { insertEvents, inTransaction, type RawEvent } from './landing.js';
 import { getWatermark, setWatermark } from './checkpoints.js';
 import { addCounters } from './run-history.js';
-import { serverDateOf, type PassContext, type PassResult } from './full-pass.js';
+import { serverDateOf, withPageRetry, type PassContext, type PassResult } from './full-pass.js';
 import { QbsyncError } from '../core/index.js';
 
 /** How far before the watermark each incremental looks again (clock skew, in-flight writes). */
@@ -54,9 +54,9 @@ export async function runIncremental(ctx: PassContext, entity: EntityName): Prom
   const onRetry = (err: unknown, attempt: number) => logger.warn('database unavailable while landing; retrying', { entity, attempt, error: (err as Error).message });
 
   if (info.updatesFeed) {
-    const r = await client.getUpdates(entity, sinceUnix, { returnObjects: true, signal: ctx.signal });
+    const r = await withPageRetry(() => client.getUpdates(entity, sinceUnix, { returnObjects: true, signal: ctx.signal }), logger, `${entity} updates`, ctx.signal);
     const objects = r.updated.filter((u) => typeof u === 'object');
-    const details = entity === 'tests' ? await testDetails(ctx, objects) : [];
+    const details = entity === 'tests' ? await withPageRetry(() => testDetails(ctx, objects), logger, `${entity} details`, ctx.signal) : [];
     const until = serverDateOf(r);
     const records = r.updated.length + r.deleted.length;
     await inTransaction(db.pool, async (c) => {
@@ -82,7 +82,9 @@ export async function runIncremental(ctx: PassContext, entity: EntityName): Prom
   let until: Date | null = null;
   for (let pageNum = 1; pageNum <= MAX_WINDOW_PAGES; pageNum++) {
     if (ctx.signal?.aborted) return { pages, records, skipped: [], completed: false };
-    const page = await client.listPage(entity, { pageNum, sortBy: 'last_updated', sortOrder: 'desc', signal: ctx.signal });
+    const page = await withPageRetry(
+      () => client.listPage(entity, { pageNum, sortBy: 'last_updated', sortOrder: 'desc', signal: ctx.signal }), logger, `${entity} page ${pageNum}`, ctx.signal,
+    );
     if (page.skipped) throw new QbsyncError(`${entity} page ${pageNum} was refused by QBench: ${page.reason}`);
     until ??= serverDateOf(page);
     const reachedOld = page.data.some((item) => (lastUpdatedSeconds(item) ?? 0) < sinceUnix);

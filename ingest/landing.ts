@@ -5,7 +5,7 @@
  */
 import type pg from 'pg';
 import type { EntityName } from './entities.js';
-import { prepareBody } from './canonical.js';
+import { prepareBody, type PreparedBody } from './canonical.js';
 
 export type FetchKind = 'list' | 'detail' | 'updates';
 
@@ -28,6 +28,8 @@ export interface RawEvent {
   attempts?: number;
   /** Identity of a page within a resumable pass; a second landing of the same key is ignored. */
   pageKey?: string | null;
+  /** Set when the body was already stored by storeBodies(): the event then only references it. */
+  stored?: PreparedBody;
 }
 
 export interface LandResult {
@@ -37,32 +39,62 @@ export interface LandResult {
   duplicates: number;
 }
 
-/** Inserts events (and their bodies when new) using the caller's transaction client. */
+/**
+ * Inserts events (and their bodies when new) with the caller's transaction client, in ONE statement:
+ * bodies and events go in as arrays (unnest), so a page with its details costs one round trip.
+ * (The events' foreign key to their bodies is checked at the end of the statement, after both inserts.)
+ */
 export async function insertEvents(client: pg.PoolClient | pg.Client, events: RawEvent[]): Promise<LandResult> {
-  const result: LandResult = { fetchIds: [], newBodies: 0, duplicates: 0 };
-  for (const e of events) {
-    const body = prepareBody(e.body);
-    const ins = await client.query(
-      `INSERT INTO raw.page_bodies (sha256, body, bytes) VALUES ($1, $2::jsonb, $3) ON CONFLICT (sha256) DO NOTHING`,
-      [body.sha256, body.json, body.bytes],
-    );
-    result.newBodies += ins.rowCount ?? 0;
-    const f = await client.query<{ id: number }>(
-      `INSERT INTO raw.fetches (run_id, entity, kind, endpoint, params, window_start, window_end, page_number, page_size,
+  if (events.length === 0) return { fetchIds: [], newBodies: 0, duplicates: 0 };
+  const bodies = events.map((e) => e.stored ?? prepareBody(e.body));
+  const fresh = bodies.filter((_, i) => !events[i].stored);
+  const col = <T>(f: (e: RawEvent, i: number) => T) => events.map(f);
+  const { rows } = await client.query<{ new_bodies: number; ids: number[] }>(
+    `WITH b AS (
+       INSERT INTO raw.page_bodies (sha256, body, bytes)
+       SELECT DISTINCT ON (h) h, j, n FROM unnest($1::text[], $2::jsonb[], $3::int[]) AS t(h, j, n)
+       ON CONFLICT (sha256) DO NOTHING
+       RETURNING 1
+     ), f AS (
+       INSERT INTO raw.fetches (run_id, entity, kind, endpoint, params, window_start, window_end, page_number, page_size,
                                 http_status, record_count, body_sha256, extra_keys, fetched_at, duration_ms, attempts, page_key)
-       VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10, $11, $12, $13::jsonb, $14, $15, $16, $17)
+       SELECT * FROM unnest($4::uuid[], $5::text[], $6::text[], $7::text[], $8::jsonb[], $9::timestamptz[], $10::timestamptz[],
+                            $11::int[], $12::int[], $13::smallint[], $14::int[], $15::text[], $16::jsonb[], $17::timestamptz[],
+                            $18::int[], $19::smallint[], $20::text[])
        ON CONFLICT (page_key) WHERE page_key IS NOT NULL DO NOTHING
-       RETURNING id`,
-      [
-        e.runId, e.entity, e.kind, e.endpoint, JSON.stringify(e.params), e.windowStart ?? null, e.windowEnd ?? null,
-        e.pageNumber ?? null, e.pageSize ?? null, e.httpStatus, e.recordCount, body.sha256,
-        body.extraKeys ? JSON.stringify(body.extraKeys) : null, e.fetchedAt, Math.round(e.durationMs), e.attempts ?? 1, e.pageKey ?? null,
-      ],
-    );
-    if (f.rows[0]) result.fetchIds.push(f.rows[0].id);
-    else result.duplicates++;
-  }
-  return result;
+       RETURNING id
+     )
+     SELECT (SELECT count(*) FROM b)::int AS new_bodies, coalesce((SELECT array_agg(id ORDER BY id) FROM f), '{}') AS ids`,
+    [
+      fresh.map((b) => b.sha256), fresh.map((b) => b.json), fresh.map((b) => b.bytes),
+      col((e) => e.runId), col((e) => e.entity), col((e) => e.kind), col((e) => e.endpoint), col((e) => JSON.stringify(e.params)),
+      col((e) => e.windowStart ?? null), col((e) => e.windowEnd ?? null), col((e) => e.pageNumber ?? null), col((e) => e.pageSize ?? null),
+      col((e) => e.httpStatus), col((e) => e.recordCount), bodies.map((b) => b.sha256),
+      bodies.map((b) => (b.extraKeys ? JSON.stringify(b.extraKeys) : null)), col((e) => e.fetchedAt), col((e) => Math.round(e.durationMs)),
+      col((e) => e.attempts ?? 1), col((e) => e.pageKey ?? null),
+    ],
+  );
+  const ids = rows[0].ids.map(Number);
+  return { fetchIds: ids, newBodies: rows[0].new_bodies, duplicates: events.length - ids.length };
+}
+
+/**
+ * Stores bodies ahead of their events, outside the page's transaction. This is the expensive part of
+ * landing (Postgres parses every body into jsonb), so the full pass does it for prefetched pages in
+ * parallel while pages are landed in order. Safe because bodies are content-addressed and immutable: a
+ * body stored for a page whose event never lands (a crash in between) is simply referenced by the
+ * event when the resumed pass lands that page again.
+ */
+export async function storeBodies(pool: pg.Pool, events: RawEvent[]): Promise<{ events: RawEvent[]; newBodies: number }> {
+  const prepared = events.map((e) => e.stored ?? prepareBody(e.body));
+  if (prepared.length === 0) return { events, newBodies: 0 };
+  const { rowCount } = await pool.query(
+    `INSERT INTO raw.page_bodies (sha256, body, bytes)
+     SELECT DISTINCT ON (h) h, j, n FROM unnest($1::text[], $2::jsonb[], $3::int[]) AS t(h, j, n)
+     ON CONFLICT (sha256) DO NOTHING`,
+    [prepared.map((b) => b.sha256), prepared.map((b) => b.json), prepared.map((b) => b.bytes)],
+  );
+  return { events: events.map((e, i) => ({ ...e, stored: prepared[i] })), newBodies: rowCount ?? 0 };
 }
 
 const TRANSIENT_PG = new Set(['57P01', '57P02', '57P03', '08000', '08003', '08006', '08001', '08004', '53300']);
@@ -79,6 +111,12 @@ export interface TxOptions {
   /** How long to keep retrying while the database is unreachable before giving up. */
   retryForMs?: number;
   onRetry?: (err: unknown, attempt: number) => void;
+  /**
+   * Commit without waiting for the WAL flush. Safe for landing: a page, its checkpoint and its queued
+   * transform commit together, so a crash can only lose the last few pages *with* their checkpoint,
+   * and the next run fetches them again — never a page without its checkpoint or the reverse.
+   */
+  asyncCommit?: boolean;
 }
 
 /** Runs `fn` in a transaction; retries the whole transaction while the database is briefly unreachable. */
@@ -88,7 +126,8 @@ export async function inTransaction<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => 
     let client: pg.PoolClient | undefined;
     try {
       client = await pool.connect();
-      await client.query('BEGIN');
+      // One round trip: BEGIN and the commit mode travel together (simple query protocol).
+      await client.query(opts.asyncCommit ? 'BEGIN; SET LOCAL synchronous_commit = off' : 'BEGIN');
       const out = await fn(client);
       await client.query('COMMIT');
       client.release();

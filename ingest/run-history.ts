@@ -61,23 +61,22 @@ export async function setRunEntityTotal(q: Q, runId: string, entity: EntityName,
   await q.query(`UPDATE qbsync.sync_run_entities SET total_pages = $3 WHERE run_id = $1 AND entity = $2`, [runId, entity, totalPages]);
 }
 
-/** Adds to the run's and the entity's counters (call inside the landing transaction). */
+/** Adds to the run's and the entity's counters (call inside the landing transaction; one statement). */
 export async function addCounters(q: Q, runId: string, entity: EntityName, c: Partial<EntityCounters>, skipped?: SkippedPage[]): Promise<void> {
   const v = [c.pages ?? 0, c.records ?? 0, c.newBodies ?? 0, c.detailFetches ?? 0, c.requests ?? 0, c.retries ?? 0, c.rateLimited ?? 0];
-  const sk = JSON.stringify(skipped ?? []);
   await q.query(
-    `UPDATE qbsync.sync_run_entities SET pages = pages + $3, records = records + $4, new_bodies = new_bodies + $5,
+    `WITH e AS (
+       UPDATE qbsync.sync_run_entities SET pages = pages + $3, records = records + $4, new_bodies = new_bodies + $5,
+              detail_fetches = detail_fetches + $6, requests = requests + $7, retries = retries + $8, rate_limited = rate_limited + $9,
+              skipped_pages = skipped_pages || $10::jsonb
+       WHERE run_id = $1 AND entity = $2
+       RETURNING 1
+     )
+     UPDATE qbsync.sync_runs SET pages = pages + $3, records = records + $4, new_bodies = new_bodies + $5,
             detail_fetches = detail_fetches + $6, requests = requests + $7, retries = retries + $8, rate_limited = rate_limited + $9,
-            skipped_pages = skipped_pages || $10::jsonb
-     WHERE run_id = $1 AND entity = $2`,
-    [runId, entity, ...v, sk],
-  );
-  await q.query(
-    `UPDATE qbsync.sync_runs SET pages = pages + $2, records = records + $3, new_bodies = new_bodies + $4,
-            detail_fetches = detail_fetches + $5, requests = requests + $6, retries = retries + $7, rate_limited = rate_limited + $8,
-            skipped_pages = skipped_pages || $9::jsonb, heartbeat_at = now()
+            skipped_pages = skipped_pages || $10::jsonb, heartbeat_at = now()
      WHERE run_id = $1`,
-    [runId, ...v, sk],
+    [runId, entity, ...v, JSON.stringify(skipped ?? [])],
   );
 }
 
