@@ -31,7 +31,7 @@ export { MAX_PAGE_SIZE, DEFAULT_PAGE_SIZE, sortFields } from './lists.js';
 
 export async function startSimulator(opts: SimOptions): Promise<Simulator> {
   if (!SIM_SIZES.includes(opts.size)) throw new RangeError(`Unknown simulator size '${String(opts.size)}'`);
-  if (!Number.isFinite(opts.seed)) throw new RangeError('seed must be a finite number');
+  if (!Number.isSafeInteger(opts.seed)) throw new RangeError(`seed must be an integer, got ${opts.seed}`);
   if (!opts.clientId || !opts.clientSecret) throw new RangeError('clientId and clientSecret are required');
   const lifetime = opts.tokenLifetimeSeconds ?? 3600;
   const missingFieldRate = opts.missingFieldRate ?? 0.05;

@@ -201,6 +201,8 @@ export class Store implements Lab {
         : sortedUniform(rng, count, from + 1, latest);
     let last = Math.max(from, this.orders.n ? this.orders.created[this.orders.n] : 0);
     for (const raw of times) {
+      // Samples take strictly increasing seconds; stop before they would spill past the interval's end.
+      if (this.lastSampleCreated + 8 * 20 >= to) break;
       const t = Math.min(latest, Math.max(last + 1, raw));
       last = t;
       const eligible = eligibleCustomers(this, t, prevCustomers);

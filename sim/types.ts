@@ -31,7 +31,7 @@ export interface RateLimitOptions {
 
 export interface SimOptions {
   size: SimSize;
-  /** Deterministic: same size+seed -> same data. */
+  /** An integer. Deterministic: same size+seed -> same data. */
   seed: number;
   clientId: string;
   clientSecret: string;
