@@ -20,6 +20,8 @@ export interface SimCommandOptions {
   rateLimitStorm?: boolean;
   /** false turns the 300/60 s limit off. */
   rateLimit: boolean;
+  /** Access token lifetime in seconds (default 3600). */
+  tokenLifetimeSeconds?: number;
   /** Advance the simulated clock by tickHours every tickSeconds (both needed). */
   tickHours?: number;
   tickSeconds?: number;
@@ -52,6 +54,7 @@ export async function runSimCommand(opts: SimCommandOptions): Promise<Simulator>
     clientId: opts.clientId ?? DEMO_CLIENT_ID,
     clientSecret: opts.clientSecret ?? DEMO_CLIENT_SECRET,
     rateLimit: { enabled: opts.rateLimit },
+    tokenLifetimeSeconds: opts.tokenLifetimeSeconds,
     faults,
     log: opts.log,
   });

@@ -102,6 +102,9 @@ export function buildServer(deps: ServerDeps): SimServer {
 
   async function handleApi(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     const path = url.pathname;
+    // The Date header is the simulated clock: it is the clock the Updates feed compares with, and the
+    // one a client must keep its watermark in (as with real QBench, whose data and Date share a clock).
+    res.setHeader('Date', deps.admin.now().toUTCString());
     deps.stats.apiRequest(`${req.method} ${pathTemplate(path)}`, Date.now());
     res.on('finish', () => deps.stats.outcome(res.statusCode));
 

@@ -114,6 +114,11 @@ interface FetchMeta {
   attempts: number;
   /** When the final response arrived. */
   fetchedAt: Date;
+  /**
+   * QBench's own clock at that moment (its `Date` header), or null when absent/unparseable. The
+   * incremental sync keeps its watermark in this clock, since QBench compares `last_updated` with it.
+   */
+  serverDate: Date | null;
 }
 
 export interface ListPage extends FetchMeta {
@@ -167,7 +172,7 @@ export interface UpdatesResult extends FetchMeta {
 }
 
 type Exchange =
-  | { ok: true; status: number; body: unknown; durationMs: number; fetchedAt: Date; attempts: number }
+  | { ok: true; status: number; body: unknown; durationMs: number; fetchedAt: Date; serverDate: Date | null; attempts: number }
   | {
       ok: false;
       status: number;
@@ -274,6 +279,7 @@ export class QBenchClient {
       durationMs: second.durationMs,
       attempts,
       fetchedAt: second.fetchedAt,
+      serverDate: null,
     };
   }
 
@@ -357,6 +363,7 @@ export class QBenchClient {
       durationMs: r.durationMs,
       attempts: r.attempts,
       fetchedAt: r.fetchedAt,
+      serverDate: r.serverDate,
     };
   }
 
@@ -404,6 +411,7 @@ export class QBenchClient {
       durationMs: r.durationMs,
       attempts: r.attempts,
       fetchedAt: r.fetchedAt,
+      serverDate: r.serverDate,
     };
   }
 
@@ -474,7 +482,7 @@ export class QBenchClient {
           problem = 'body is not valid JSON';
         }
         if (problem === null) {
-          return { ok: true, status: res.status, body, durationMs: res.durationMs, fetchedAt: res.receivedAt, attempts };
+          return { ok: true, status: res.status, body, durationMs: res.durationMs, fetchedAt: res.receivedAt, serverDate: parseHttpDate(res.headers.get('date')), attempts };
         }
         await backOff('malformed', `HTTP ${res.status} but ${problem}`, res.status);
         continue;
@@ -615,7 +623,7 @@ const checkUpdates: BodyCheck = (body) => {
 function toListPage(
   base: { entity: EntityName; pageNum: number; pageSize: number; path: string },
   params: QueryParams,
-  r: { status: number; body: unknown; durationMs: number; fetchedAt: Date; attempts: number },
+  r: { status: number; body: unknown; durationMs: number; fetchedAt: Date; serverDate: Date | null; attempts: number },
 ): ListPage {
   const body = r.body as Record<string, unknown>;
   const extraKeys: Record<string, unknown> = {};
@@ -633,5 +641,12 @@ function toListPage(
     durationMs: r.durationMs,
     attempts: r.attempts,
     fetchedAt: r.fetchedAt,
+    serverDate: r.serverDate,
   };
+}
+
+function parseHttpDate(v: string | null): Date | null {
+  if (!v) return null;
+  const d = new Date(v);
+  return Number.isNaN(d.getTime()) ? null : d;
 }

@@ -132,6 +132,54 @@ describe('full sync into raw', function () {
     expect(all).to.not.match(/Bearer [A-Za-z0-9]/);
   });
 
+  it('incremental: a no-op costs at most 2 requests per entity; changes to old records and deletions are landed', async () => {
+    db = await createTestDatabase();
+    sim = await testSimulator({ size: 'small' });
+    const all: EntityName[] = ['customers', 'orders', 'samples', 'batches', 'tests', 'assays', 'reports'];
+    await sync(db, sim, undefined, { entities: all });
+    sim.resetStats();
+    const noop = await sync(db, sim, undefined, { mode: 'incremental', entities: all });
+    expect(noop.status).to.equal('succeeded');
+    expect(noop.entities.every((e) => e.mode === 'incremental')).to.equal(true);
+    expect(noop.requests, `requests for ${all.length} entities`).to.be.at.most(2 * all.length);
+
+    const maxFetch = (await db.pool.query(`SELECT max(id)::int AS m FROM raw.fetches`)).rows[0].m;
+    const deletedBefore = new Set(sim.truth.deletedIds('test'));
+    const changed = sim.advance(48);
+    expect(changed.updated).to.be.greaterThan(0);
+    const inc = await sync(db, sim, undefined, { mode: 'incremental', entities: all });
+    expect(inc.status).to.equal('succeeded');
+    // Every test the simulator now has, in the version it serves, is in raw with that last_updated.
+    const { rows } = await db.pool.query(
+      `SELECT (item->>'id')::int AS id, max((item->>'last_updated')::bigint) AS lu
+       FROM raw.fetches f JOIN raw.page_bodies b ON b.sha256 = f.body_sha256,
+            jsonb_array_elements(CASE f.kind WHEN 'updates' THEN b.body->'updated' WHEN 'list' THEN b.body->'data' ELSE jsonb_build_array(b.body) END) item
+       WHERE f.entity = 'tests' AND jsonb_typeof(item) = 'object' GROUP BY 1`,
+    );
+    const landed = new Map(rows.map((r) => [r.id, Number(r.lu)]));
+    let newer = 0;
+    for (const id of sim.truth.ids('test')) {
+      const t = sim.truth.get('test', id) as { last_updated: string };
+      expect(landed.get(id), `test ${id}`).to.equal(Number(t.last_updated));
+      if (Number(t.last_updated) > Date.parse('2026-11-20T12:00:00Z') / 1000) newer++;
+    }
+    expect(newer, 'tests changed by the advance').to.be.greaterThan(0);
+    // Deletions arrive through the Updates feed.
+    const { rows: del } = await db.pool.query(
+      `SELECT DISTINCT jsonb_array_elements_text(b.body->'deleted')::int AS id FROM raw.fetches f JOIN raw.page_bodies b ON b.sha256 = f.body_sha256
+       WHERE f.kind = 'updates' AND f.entity = 'tests' AND f.id > $1`,
+      [maxFetch],
+    );
+    const deletedNow = sim.truth.deletedIds('test').filter((id) => !deletedBefore.has(id));
+    expect(deletedNow.length).to.be.greaterThan(0);
+    expect(del.map((r) => r.id)).to.include.members(deletedNow);
+    // Batches have no feed: the changed ones come from the newest-change-first window.
+    for (const id of sim.truth.ids('batch')) {
+      const b = sim.truth.get('batch', id) as { last_updated: string };
+      if (Number(b.last_updated) > Date.parse('2026-11-20T12:00:00Z') / 1000) expect(await rawIds(db.pool, 'batches')).to.include(id);
+    }
+  });
+
   it('refuses a second sync while one holds the lock, naming the running one', async () => {
     db = await createTestDatabase();
     sim = await testSimulator();
