@@ -1,0 +1,86 @@
+-- batches.sql: QBench batches → batches (of the schema first on search_path: qbench, or qbench_next during a replay).
+--
+-- Input: the batch staged by _incoming.sql (incoming, incoming_deleted). No rollup depends on batches.
+-- Fields: qbench-api.md §4 (Batch); batches are many-to-many with samples and tests.
+-- Typing: every value the mapping reads is taken as text in one pass over the record (jsonb_to_record), then
+-- parsed by the qbsync.* helpers (NULL when it does not parse). A value that is present, not null and not ""
+-- but does not parse is recorded in parse_errors as {"value": <raw>, "error": "expected …"}; text columns
+-- take any scalar as it is.
+
+-- 1. Upsert the newest versions. Against the stored row: an older version is ignored; the same version (same
+-- last_updated) is merged into it and keeps its first fetch and soft delete; a newer version replaces it.
+WITH src AS (
+  SELECT i.id, i.lu,
+         CASE WHEN s.same THEN cur.payload || i.rec ELSE i.rec END AS rec,
+         CASE WHEN s.same THEN cur.source_fetch_id ELSE i.fetch_id END AS source_fetch_id,
+         CASE WHEN s.same THEN cur.deleted_at END AS deleted_at
+  FROM incoming i
+  LEFT JOIN batches cur ON cur.id = i.id
+  CROSS JOIN LATERAL (SELECT cur.id IS NOT NULL AND i.lu IS NOT DISTINCT FROM cur.last_updated AS same) s
+  WHERE cur.id IS NULL OR coalesce(i.lu, '-infinity') >= coalesce(cur.last_updated, '-infinity')
+),
+typed AS MATERIALIZED (
+  SELECT s.id, s.lu, s.rec, s.source_fetch_id, s.deleted_at,
+         qbsync.to_bigint(f.assay_id)         AS assay_id,
+         f.display_name                       AS display_name,
+         f.batch_status                       AS batch_status,
+         qbsync.to_bool(f.batch_complete)     AS batch_complete,
+         qbsync.to_bool(f.batch_processed)    AS batch_processed,
+         qbsync.to_ids(s.rec -> 'sample_ids') AS sample_ids,
+         qbsync.to_ids(s.rec -> 'test_ids')   AS test_ids,
+         qbsync.parse_ts(f.date_created)      AS date_created,
+         qbsync.parse_ts(f.date_prepared)     AS date_prepared,
+         qbsync.to_bool(f.deleted)            AS deleted_flag
+  FROM src s
+  CROSS JOIN LATERAL jsonb_to_record(s.rec) AS f(
+    assay_id text, display_name text, batch_status text, batch_complete text, batch_processed text,
+    date_created text, date_prepared text, deleted text
+  )
+),
+up AS (
+  INSERT INTO batches AS t (id, assay_id, display_name, batch_status, batch_complete, batch_processed, sample_ids,
+                            test_ids, date_created, date_prepared, last_updated, deleted, deleted_at,
+                            source_fetch_id, parse_errors, payload)
+  SELECT id, assay_id, display_name, batch_status, batch_complete, batch_processed, sample_ids, test_ids,
+         date_created, date_prepared,
+         lu, coalesce(deleted_flag, false) OR deleted_at IS NOT NULL, deleted_at, source_fetch_id,
+         qbsync.errors(jsonb_build_object(
+           'assay_id',        qbsync.bad(rec -> 'assay_id', assay_id IS NULL, 'an integer id'),
+           'batch_complete',  qbsync.bad(rec -> 'batch_complete', batch_complete IS NULL, 'a boolean'),
+           'batch_processed', qbsync.bad(rec -> 'batch_processed', batch_processed IS NULL, 'a boolean'),
+           'sample_ids',      qbsync.bad(rec -> 'sample_ids', sample_ids IS NULL, 'an array of ids'),
+           'test_ids',        qbsync.bad(rec -> 'test_ids', test_ids IS NULL, 'an array of ids'),
+           'date_created',    qbsync.bad(rec -> 'date_created', date_created IS NULL, 'a date'),
+           'date_prepared',   qbsync.bad(rec -> 'date_prepared', date_prepared IS NULL, 'a date'),
+           'last_updated',    qbsync.bad(rec -> 'last_updated', lu IS NULL, 'unix seconds or a date'),
+           'deleted',         qbsync.bad(rec -> 'deleted', deleted_flag IS NULL, 'a boolean'))),
+         rec
+  FROM typed
+  ON CONFLICT (id) DO UPDATE SET
+    (assay_id, display_name, batch_status, batch_complete, batch_processed, sample_ids, test_ids, date_created,
+     date_prepared, last_updated, deleted, deleted_at, source_fetch_id, parse_errors, payload)
+  = (EXCLUDED.assay_id, EXCLUDED.display_name, EXCLUDED.batch_status, EXCLUDED.batch_complete,
+     EXCLUDED.batch_processed, EXCLUDED.sample_ids, EXCLUDED.test_ids, EXCLUDED.date_created, EXCLUDED.date_prepared,
+     EXCLUDED.last_updated, EXCLUDED.deleted, EXCLUDED.deleted_at, EXCLUDED.source_fetch_id, EXCLUDED.parse_errors,
+     EXCLUDED.payload)
+  WHERE (t.payload, t.source_fetch_id, t.deleted_at) IS DISTINCT FROM (EXCLUDED.payload, EXCLUDED.source_fetch_id, EXCLUDED.deleted_at)
+  RETURNING (xmax = 0) AS inserted
+)
+SELECT count(*) FILTER (WHERE inserted) AS inserted, count(*) FILTER (WHERE NOT inserted) AS updated FROM up;
+
+-- 2. Soft deletes from the Updates feed: a row is deleted by the first delete that came after its current
+-- version was first seen (a stale copy fetched later does not bring it back; a newer version does).
+WITH first_delete AS (
+  SELECT DISTINCT ON (d.id) d.id, d.fetched_at
+  FROM incoming_deleted d
+  JOIN batches t ON t.id = d.id
+  WHERE d.fetch_id > t.source_fetch_id
+  ORDER BY d.id, d.fetch_id
+),
+done AS (
+  UPDATE batches t SET deleted = true, deleted_at = f.fetched_at
+  FROM first_delete f
+  WHERE t.id = f.id AND t.deleted_at IS NULL
+  RETURNING t.id
+)
+SELECT count(*) AS deleted FROM done;

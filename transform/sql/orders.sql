@@ -1,0 +1,122 @@
+-- orders.sql: QBench orders → orders (of the schema first on search_path: qbench, or qbench_next during a replay).
+--
+-- Input: the batch staged by _incoming.sql (incoming, incoming_deleted). Setting qbsync.mode: 'incremental'
+-- also records, in touched_days, the rollup days that depend on the changed orders (for
+-- _rollups.sql); 'replay' skips that (the rollups are rebuilt whole once every table is loaded).
+-- Fields: qbench-api.md §4 (Order); customer_id is customer_account_id; date_order_reported is date-only.
+-- Typing: every value the mapping reads is taken as text in one pass over the record (jsonb_to_record), then
+-- parsed by the qbsync.* helpers (NULL when it does not parse). A value that is present, not null and not ""
+-- but does not parse is recorded in parse_errors as {"value": <raw>, "error": "expected …"}; text columns
+-- take any scalar as it is.
+
+-- 1. Upsert the newest versions. Against the stored row: an older version is ignored; the same version (same
+-- last_updated) is merged into it and keeps its first fetch and soft delete; a newer version replaces it.
+WITH src AS (
+  SELECT i.id, i.lu,
+         CASE WHEN s.same THEN cur.payload || i.rec ELSE i.rec END AS rec,
+         CASE WHEN s.same THEN cur.source_fetch_id ELSE i.fetch_id END AS source_fetch_id,
+         CASE WHEN s.same THEN cur.deleted_at END AS deleted_at
+  FROM incoming i
+  LEFT JOIN orders cur ON cur.id = i.id
+  CROSS JOIN LATERAL (SELECT cur.id IS NOT NULL AND i.lu IS NOT DISTINCT FROM cur.last_updated AS same) s
+  WHERE cur.id IS NULL OR coalesce(i.lu, '-infinity') >= coalesce(cur.last_updated, '-infinity')
+),
+typed AS MATERIALIZED (
+  SELECT s.id, s.lu, s.rec, s.source_fetch_id, s.deleted_at,
+         qbsync.to_bigint(f.customer_account_id) AS customer_id,
+         f.custom_formatted_id                   AS custom_formatted_id,
+         f.state                                 AS state,
+         qbsync.parse_ts(f.date_created)         AS date_created,
+         qbsync.parse_ts(f.date_received)        AS date_received,
+         qbsync.parse_ts(f.date_completed)       AS date_completed,
+         qbsync.parse_ts(f.date_order_reported)  AS date_order_reported,
+         qbsync.parse_ts(f.date_required)        AS date_required,
+         qbsync.parse_ts(f.collected_date)       AS collected_date,
+         qbsync.to_int(f.sample_count)           AS sample_count,
+         qbsync.to_int(f.test_count)             AS test_count,
+         qbsync.to_bool(f.has_report)            AS has_report,
+         qbsync.to_bool(f.partially_complete)    AS partially_complete,
+         qbsync.to_bool(f.report_emailed)        AS report_emailed,
+         qbsync.to_bool(f.deleted)               AS deleted_flag
+  FROM src s
+  CROSS JOIN LATERAL jsonb_to_record(s.rec) AS f(
+    customer_account_id text, custom_formatted_id text, state text, date_created text, date_received text,
+    date_completed text, date_order_reported text, date_required text, collected_date text, sample_count text,
+    test_count text, has_report text, partially_complete text, report_emailed text, deleted text
+  )
+),
+up AS (
+  INSERT INTO orders AS t (id, customer_id, custom_formatted_id, state, date_created, date_received, date_completed,
+                           date_order_reported, date_required, collected_date, sample_count, test_count, has_report,
+                           partially_complete, report_emailed, last_updated, deleted, deleted_at, source_fetch_id,
+                           parse_errors, payload)
+  SELECT id, customer_id, custom_formatted_id, state, date_created, date_received, date_completed,
+         date_order_reported, date_required, collected_date, sample_count, test_count, has_report,
+         partially_complete, report_emailed,
+         lu, coalesce(deleted_flag, false) OR deleted_at IS NOT NULL, deleted_at, source_fetch_id,
+         qbsync.errors(jsonb_build_object(
+           'customer_account_id', qbsync.bad(rec -> 'customer_account_id', customer_id IS NULL, 'an integer id'),
+           'date_created',        qbsync.bad(rec -> 'date_created', date_created IS NULL, 'a date'),
+           'date_received',       qbsync.bad(rec -> 'date_received', date_received IS NULL, 'a date'),
+           'date_completed',      qbsync.bad(rec -> 'date_completed', date_completed IS NULL, 'a date'),
+           'date_order_reported', qbsync.bad(rec -> 'date_order_reported', date_order_reported IS NULL, 'a date'),
+           'date_required',       qbsync.bad(rec -> 'date_required', date_required IS NULL, 'a date'),
+           'collected_date',      qbsync.bad(rec -> 'collected_date', collected_date IS NULL, 'a date'),
+           'sample_count',        qbsync.bad(rec -> 'sample_count', sample_count IS NULL, 'an integer'),
+           'test_count',          qbsync.bad(rec -> 'test_count', test_count IS NULL, 'an integer'),
+           'has_report',          qbsync.bad(rec -> 'has_report', has_report IS NULL, 'a boolean'),
+           'partially_complete',  qbsync.bad(rec -> 'partially_complete', partially_complete IS NULL, 'a boolean'),
+           'report_emailed',      qbsync.bad(rec -> 'report_emailed', report_emailed IS NULL, 'a boolean'),
+           'last_updated',        qbsync.bad(rec -> 'last_updated', lu IS NULL, 'unix seconds or a date'),
+           'deleted',             qbsync.bad(rec -> 'deleted', deleted_flag IS NULL, 'a boolean'))),
+         rec
+  FROM typed
+  ON CONFLICT (id) DO UPDATE SET
+    (customer_id, custom_formatted_id, state, date_created, date_received, date_completed, date_order_reported,
+     date_required, collected_date, sample_count, test_count, has_report, partially_complete, report_emailed,
+     last_updated, deleted, deleted_at, source_fetch_id, parse_errors, payload)
+  = (EXCLUDED.customer_id, EXCLUDED.custom_formatted_id, EXCLUDED.state, EXCLUDED.date_created,
+     EXCLUDED.date_received, EXCLUDED.date_completed, EXCLUDED.date_order_reported, EXCLUDED.date_required,
+     EXCLUDED.collected_date, EXCLUDED.sample_count, EXCLUDED.test_count, EXCLUDED.has_report,
+     EXCLUDED.partially_complete, EXCLUDED.report_emailed, EXCLUDED.last_updated, EXCLUDED.deleted,
+     EXCLUDED.deleted_at, EXCLUDED.source_fetch_id, EXCLUDED.parse_errors, EXCLUDED.payload)
+  WHERE (t.payload, t.source_fetch_id, t.deleted_at) IS DISTINCT FROM (EXCLUDED.payload, EXCLUDED.source_fetch_id, EXCLUDED.deleted_at)
+  RETURNING (xmax = 0) AS inserted
+)
+SELECT count(*) FILTER (WHERE inserted) AS inserted, count(*) FILTER (WHERE NOT inserted) AS updated FROM up;
+
+-- 2. Soft deletes from the Updates feed: a row is deleted by the first delete that came after its current
+-- version was first seen (a stale copy fetched later does not bring it back; a newer version does).
+WITH first_delete AS (
+  SELECT DISTINCT ON (d.id) d.id, d.fetched_at
+  FROM incoming_deleted d
+  JOIN orders t ON t.id = d.id
+  WHERE d.fetch_id > t.source_fetch_id
+  ORDER BY d.id, d.fetch_id
+),
+done AS (
+  UPDATE orders t SET deleted = true, deleted_at = f.fetched_at
+  FROM first_delete f
+  WHERE t.id = f.id AND t.deleted_at IS NULL
+  RETURNING t.id
+)
+SELECT count(*) AS deleted FROM done;
+
+-- 3. Rollup days that depend on these orders: the order's customer is the customer of the rollup buckets
+-- of its samples and of their tests. (Orders have no day bucket of their own.)
+INSERT INTO touched_days (rollup, day)
+SELECT 'samples', qbsync.lab_day(s.date_created)
+FROM samples s
+WHERE current_setting('qbsync.mode') = 'incremental'
+  AND s.order_id IN (SELECT id FROM incoming UNION ALL SELECT id FROM incoming_deleted)
+  AND s.date_created IS NOT NULL
+UNION
+SELECT d.rollup, d.day
+FROM tests t
+JOIN samples s ON s.id = t.sample_id
+CROSS JOIN LATERAL (VALUES ('tests_created', qbsync.lab_day(t.date_created)),
+                           ('tests_reported', qbsync.lab_day(t.report_completed_date))) AS d(rollup, day)
+WHERE current_setting('qbsync.mode') = 'incremental'
+  AND s.order_id IN (SELECT id FROM incoming UNION ALL SELECT id FROM incoming_deleted)
+  AND d.day IS NOT NULL
+ON CONFLICT DO NOTHING;

@@ -1,0 +1,125 @@
+-- samples.sql: QBench samples → samples (of the schema first on search_path: qbench, or qbench_next during a replay).
+--
+-- Input: the batch staged by _incoming.sql (incoming, incoming_deleted). Setting qbsync.mode: 'incremental'
+-- also records, in touched_days, the rollup days the changed rows sat in before and sit in after (for
+-- _rollups.sql); 'replay' skips that (the rollups are rebuilt whole once every table is loaded).
+-- Fields: qbench-api.md §4 (Sample); sample_type is accessioning_type.value.
+-- Typing: every value the mapping reads is taken as text in one pass over the record (jsonb_to_record), then
+-- parsed by the qbsync.* helpers (NULL when it does not parse). A value that is present, not null and not ""
+-- but does not parse is recorded in parse_errors as {"value": <raw>, "error": "expected …"}; text columns
+-- take any scalar as it is.
+
+-- 1. Rollup days the affected samples sit in before this batch.
+INSERT INTO touched_days (rollup, day)
+SELECT 'samples', qbsync.lab_day(s.date_created)
+FROM samples s
+WHERE current_setting('qbsync.mode') = 'incremental'
+  AND s.id IN (SELECT id FROM incoming UNION ALL SELECT id FROM incoming_deleted)
+  AND s.date_created IS NOT NULL
+ON CONFLICT DO NOTHING;
+
+-- 2. Upsert the newest versions. Against the stored row: an older version is ignored; the same version (same
+-- last_updated) is merged into it and keeps its first fetch and soft delete; a newer version replaces it.
+WITH src AS (
+  SELECT i.id, i.lu,
+         CASE WHEN s.same THEN cur.payload || i.rec ELSE i.rec END AS rec,
+         CASE WHEN s.same THEN cur.source_fetch_id ELSE i.fetch_id END AS source_fetch_id,
+         CASE WHEN s.same THEN cur.deleted_at END AS deleted_at
+  FROM incoming i
+  LEFT JOIN samples cur ON cur.id = i.id
+  CROSS JOIN LATERAL (SELECT cur.id IS NOT NULL AND i.lu IS NOT DISTINCT FROM cur.last_updated AS same) s
+  WHERE cur.id IS NULL OR coalesce(i.lu, '-infinity') >= coalesce(cur.last_updated, '-infinity')
+),
+typed AS MATERIALIZED (
+  SELECT s.id, s.lu, s.rec, s.source_fetch_id, s.deleted_at,
+         qbsync.to_bigint(f.order_id)                                             AS order_id,
+         f.custom_formatted_id                                                    AS custom_formatted_id,
+         coalesce(f.sample_name, f.description)                                   AS sample_name,
+         f.state                                                                  AS state,
+         coalesce(s.rec -> 'accessioning_type' ->> 'value', qbsync.to_text(s.rec -> 'accessioning_type')) AS sample_type,
+         f.matrix_type                                                            AS matrix_type,
+         qbsync.to_bool(f.has_report)                                             AS has_report,
+         qbsync.to_ids(coalesce(s.rec -> 'batches', s.rec -> 'batch_ids'))        AS batch_ids,
+         qbsync.to_int(f.test_count)                                              AS test_count,
+         qbsync.parse_ts(f.date_created)                                          AS date_created,
+         qbsync.parse_ts(f.start_date)                                            AS start_date,
+         coalesce(qbsync.parse_ts(f.completed_date), qbsync.parse_ts(f.complete_date)) AS completed_date,
+         f.sample_weight                                                          AS sample_weight,
+         f.leaf_id                                                                AS leaf_id,
+         qbsync.to_bool(f.deleted)                                                AS deleted_flag
+  FROM src s
+  CROSS JOIN LATERAL jsonb_to_record(s.rec) AS f(
+    order_id text, custom_formatted_id text, sample_name text, description text, state text, matrix_type text,
+    has_report text, test_count text, date_created text, start_date text, completed_date text,
+    complete_date text, sample_weight text, leaf_id text, deleted text
+  )
+),
+up AS (
+  INSERT INTO samples AS t (id, order_id, custom_formatted_id, sample_name, state, sample_type, matrix_type,
+                            has_report, batch_ids, test_count, date_created, start_date, completed_date,
+                            sample_weight, leaf_id, last_updated, deleted, deleted_at, source_fetch_id, parse_errors,
+                            payload)
+  SELECT id, order_id, custom_formatted_id, sample_name, state, sample_type, matrix_type, has_report, batch_ids,
+         test_count, date_created, start_date, completed_date, sample_weight, leaf_id,
+         lu, coalesce(deleted_flag, false) OR deleted_at IS NOT NULL, deleted_at, source_fetch_id,
+         qbsync.errors(jsonb_build_object(
+           'order_id',          qbsync.bad(rec -> 'order_id', order_id IS NULL, 'an integer id'),
+           'accessioning_type', qbsync.bad(rec -> 'accessioning_type', sample_type IS NULL, 'an object with a value'),
+           'has_report',        qbsync.bad(rec -> 'has_report', has_report IS NULL, 'a boolean'),
+           'batches',           qbsync.bad(coalesce(rec -> 'batches', rec -> 'batch_ids'), batch_ids IS NULL, 'an array of ids'),
+           'test_count',        qbsync.bad(rec -> 'test_count', test_count IS NULL, 'an integer'),
+           'date_created',      qbsync.bad(rec -> 'date_created', date_created IS NULL, 'a date'),
+           'start_date',        qbsync.bad(rec -> 'start_date', start_date IS NULL, 'a date'),
+           'completed_date',    qbsync.bad(rec -> 'completed_date', completed_date IS NULL, 'a date'),
+           'complete_date',     qbsync.bad(rec -> 'complete_date', completed_date IS NULL, 'a date'),
+           'last_updated',      qbsync.bad(rec -> 'last_updated', lu IS NULL, 'unix seconds or a date'),
+           'deleted',           qbsync.bad(rec -> 'deleted', deleted_flag IS NULL, 'a boolean'))),
+         rec
+  FROM typed
+  ON CONFLICT (id) DO UPDATE SET
+    (order_id, custom_formatted_id, sample_name, state, sample_type, matrix_type, has_report, batch_ids, test_count,
+     date_created, start_date, completed_date, sample_weight, leaf_id, last_updated, deleted, deleted_at,
+     source_fetch_id, parse_errors, payload)
+  = (EXCLUDED.order_id, EXCLUDED.custom_formatted_id, EXCLUDED.sample_name, EXCLUDED.state, EXCLUDED.sample_type,
+     EXCLUDED.matrix_type, EXCLUDED.has_report, EXCLUDED.batch_ids, EXCLUDED.test_count, EXCLUDED.date_created,
+     EXCLUDED.start_date, EXCLUDED.completed_date, EXCLUDED.sample_weight, EXCLUDED.leaf_id, EXCLUDED.last_updated,
+     EXCLUDED.deleted, EXCLUDED.deleted_at, EXCLUDED.source_fetch_id, EXCLUDED.parse_errors, EXCLUDED.payload)
+  WHERE (t.payload, t.source_fetch_id, t.deleted_at) IS DISTINCT FROM (EXCLUDED.payload, EXCLUDED.source_fetch_id, EXCLUDED.deleted_at)
+  RETURNING (xmax = 0) AS inserted
+)
+SELECT count(*) FILTER (WHERE inserted) AS inserted, count(*) FILTER (WHERE NOT inserted) AS updated FROM up;
+
+-- 3. Soft deletes from the Updates feed: a row is deleted by the first delete that came after its current
+-- version was first seen (a stale copy fetched later does not bring it back; a newer version does).
+WITH first_delete AS (
+  SELECT DISTINCT ON (d.id) d.id, d.fetched_at
+  FROM incoming_deleted d
+  JOIN samples t ON t.id = d.id
+  WHERE d.fetch_id > t.source_fetch_id
+  ORDER BY d.id, d.fetch_id
+),
+done AS (
+  UPDATE samples t SET deleted = true, deleted_at = f.fetched_at
+  FROM first_delete f
+  WHERE t.id = f.id AND t.deleted_at IS NULL
+  RETURNING t.id
+)
+SELECT count(*) AS deleted FROM done;
+
+-- 4. Rollup days the affected samples sit in now, and every day their tests sit in: a test's rollup bucket
+-- carries its sample's sample_type and (through order_id) customer.
+INSERT INTO touched_days (rollup, day)
+SELECT 'samples', qbsync.lab_day(s.date_created)
+FROM samples s
+WHERE current_setting('qbsync.mode') = 'incremental'
+  AND s.id IN (SELECT id FROM incoming UNION ALL SELECT id FROM incoming_deleted)
+  AND s.date_created IS NOT NULL
+UNION
+SELECT d.rollup, d.day
+FROM tests t
+CROSS JOIN LATERAL (VALUES ('tests_created', qbsync.lab_day(t.date_created)),
+                           ('tests_reported', qbsync.lab_day(t.report_completed_date))) AS d(rollup, day)
+WHERE current_setting('qbsync.mode') = 'incremental'
+  AND t.sample_id IN (SELECT id FROM incoming UNION ALL SELECT id FROM incoming_deleted)
+  AND d.day IS NOT NULL
+ON CONFLICT DO NOTHING;

@@ -1,0 +1,124 @@
+-- tests.sql: QBench tests → tests (of the schema first on search_path: qbench, or qbench_next during a replay).
+--
+-- Input: the batch staged by _incoming.sql (incoming, incoming_deleted). Setting qbsync.mode: 'incremental'
+-- also records, in touched_days, the rollup days the changed rows sat in before and sit in after (for
+-- _rollups.sql); 'replay' skips that (the rollups are rebuilt whole once every table is loaded).
+-- Fields: qbench-api.md §4 (Test); label_abbr and title are top-level or only under assay.
+-- Typing: every value the mapping reads is taken as text in one pass over the record (jsonb_to_record), then
+-- parsed by the qbsync.* helpers (NULL when it does not parse). A value that is present, not null and not ""
+-- but does not parse is recorded in parse_errors as {"value": <raw>, "error": "expected …"}; text columns
+-- take any scalar as it is.
+
+-- 1. Rollup days the affected tests sit in before this batch.
+INSERT INTO touched_days (rollup, day)
+SELECT d.rollup, d.day
+FROM tests t
+CROSS JOIN LATERAL (VALUES ('tests_created', qbsync.lab_day(t.date_created)),
+                           ('tests_reported', qbsync.lab_day(t.report_completed_date))) AS d(rollup, day)
+WHERE current_setting('qbsync.mode') = 'incremental'
+  AND t.id IN (SELECT id FROM incoming UNION ALL SELECT id FROM incoming_deleted)
+  AND d.day IS NOT NULL
+ON CONFLICT DO NOTHING;
+
+-- 2. Upsert the newest versions. Against the stored row: an older version is ignored; the same version (same
+-- last_updated) is merged into it and keeps its first fetch and soft delete; a newer version replaces it.
+WITH src AS (
+  SELECT i.id, i.lu,
+         CASE WHEN s.same THEN cur.payload || i.rec ELSE i.rec END AS rec,
+         CASE WHEN s.same THEN cur.source_fetch_id ELSE i.fetch_id END AS source_fetch_id,
+         CASE WHEN s.same THEN cur.deleted_at END AS deleted_at
+  FROM incoming i
+  LEFT JOIN tests cur ON cur.id = i.id
+  CROSS JOIN LATERAL (SELECT cur.id IS NOT NULL AND i.lu IS NOT DISTINCT FROM cur.last_updated AS same) s
+  WHERE cur.id IS NULL OR coalesce(i.lu, '-infinity') >= coalesce(cur.last_updated, '-infinity')
+),
+typed AS MATERIALIZED (
+  SELECT s.id, s.lu, s.rec, s.source_fetch_id, s.deleted_at,
+         qbsync.to_bigint(f.sample_id)                                     AS sample_id,
+         qbsync.to_bigint(f.assay_id)                                      AS assay_id,
+         coalesce(f.label_abbr, s.rec -> 'assay' ->> 'label_abbr')         AS label_abbr,
+         coalesce(f.title, s.rec -> 'assay' ->> 'title')                   AS title,
+         f.state                                                           AS state,
+         qbsync.to_bool(f.has_report)                                      AS has_report,
+         qbsync.parse_ts(f.report_completed_date)                          AS report_completed_date,
+         qbsync.to_ids(coalesce(s.rec -> 'batches', s.rec -> 'batch_ids')) AS batch_ids,
+         qbsync.parse_ts(f.date_created)                                   AS date_created,
+         qbsync.parse_ts(f.start_date)                                     AS start_date,
+         qbsync.parse_ts(f.complete_date)                                  AS complete_date,
+         qbsync.parse_ts(f.estimated_start_date)                           AS estimated_start_date,
+         qbsync.parse_ts(f.estimated_complete_date)                        AS estimated_complete_date,
+         qbsync.to_bigint(f.tech_id)                                       AS tech_id,
+         f.results                                                         AS results,
+         qbsync.to_bool(f.deleted)                                         AS deleted_flag
+  FROM src s
+  CROSS JOIN LATERAL jsonb_to_record(s.rec) AS f(
+    sample_id text, assay_id text, label_abbr text, title text, state text, has_report text,
+    report_completed_date text, date_created text, start_date text, complete_date text,
+    estimated_start_date text, estimated_complete_date text, tech_id text, results text, deleted text
+  )
+),
+up AS (
+  INSERT INTO tests AS t (id, sample_id, assay_id, label_abbr, title, state, has_report, report_completed_date,
+                          batch_ids, date_created, start_date, complete_date, estimated_start_date,
+                          estimated_complete_date, tech_id, results, last_updated, deleted, deleted_at,
+                          source_fetch_id, parse_errors, payload)
+  SELECT id, sample_id, assay_id, label_abbr, title, state, has_report, report_completed_date, batch_ids,
+         date_created, start_date, complete_date, estimated_start_date, estimated_complete_date, tech_id, results,
+         lu, coalesce(deleted_flag, false) OR deleted_at IS NOT NULL, deleted_at, source_fetch_id,
+         qbsync.errors(jsonb_build_object(
+           'sample_id',               qbsync.bad(rec -> 'sample_id', sample_id IS NULL, 'an integer id'),
+           'assay_id',                qbsync.bad(rec -> 'assay_id', assay_id IS NULL, 'an integer id'),
+           'has_report',              qbsync.bad(rec -> 'has_report', has_report IS NULL, 'a boolean'),
+           'report_completed_date',   qbsync.bad(rec -> 'report_completed_date', report_completed_date IS NULL, 'a date'),
+           'batches',                 qbsync.bad(coalesce(rec -> 'batches', rec -> 'batch_ids'), batch_ids IS NULL, 'an array of ids'),
+           'date_created',            qbsync.bad(rec -> 'date_created', date_created IS NULL, 'a date'),
+           'start_date',              qbsync.bad(rec -> 'start_date', start_date IS NULL, 'a date'),
+           'complete_date',           qbsync.bad(rec -> 'complete_date', complete_date IS NULL, 'a date'),
+           'estimated_start_date',    qbsync.bad(rec -> 'estimated_start_date', estimated_start_date IS NULL, 'a date'),
+           'estimated_complete_date', qbsync.bad(rec -> 'estimated_complete_date', estimated_complete_date IS NULL, 'a date'),
+           'tech_id',                 qbsync.bad(rec -> 'tech_id', tech_id IS NULL, 'an integer id'),
+           'last_updated',            qbsync.bad(rec -> 'last_updated', lu IS NULL, 'unix seconds or a date'),
+           'deleted',                 qbsync.bad(rec -> 'deleted', deleted_flag IS NULL, 'a boolean'))),
+         rec
+  FROM typed
+  ON CONFLICT (id) DO UPDATE SET
+    (sample_id, assay_id, label_abbr, title, state, has_report, report_completed_date, batch_ids, date_created,
+     start_date, complete_date, estimated_start_date, estimated_complete_date, tech_id, results, last_updated,
+     deleted, deleted_at, source_fetch_id, parse_errors, payload)
+  = (EXCLUDED.sample_id, EXCLUDED.assay_id, EXCLUDED.label_abbr, EXCLUDED.title, EXCLUDED.state, EXCLUDED.has_report,
+     EXCLUDED.report_completed_date, EXCLUDED.batch_ids, EXCLUDED.date_created, EXCLUDED.start_date,
+     EXCLUDED.complete_date, EXCLUDED.estimated_start_date, EXCLUDED.estimated_complete_date, EXCLUDED.tech_id,
+     EXCLUDED.results, EXCLUDED.last_updated, EXCLUDED.deleted, EXCLUDED.deleted_at, EXCLUDED.source_fetch_id,
+     EXCLUDED.parse_errors, EXCLUDED.payload)
+  WHERE (t.payload, t.source_fetch_id, t.deleted_at) IS DISTINCT FROM (EXCLUDED.payload, EXCLUDED.source_fetch_id, EXCLUDED.deleted_at)
+  RETURNING (xmax = 0) AS inserted
+)
+SELECT count(*) FILTER (WHERE inserted) AS inserted, count(*) FILTER (WHERE NOT inserted) AS updated FROM up;
+
+-- 3. Soft deletes from the Updates feed: a row is deleted by the first delete that came after its current
+-- version was first seen (a stale copy fetched later does not bring it back; a newer version does).
+WITH first_delete AS (
+  SELECT DISTINCT ON (d.id) d.id, d.fetched_at
+  FROM incoming_deleted d
+  JOIN tests t ON t.id = d.id
+  WHERE d.fetch_id > t.source_fetch_id
+  ORDER BY d.id, d.fetch_id
+),
+done AS (
+  UPDATE tests t SET deleted = true, deleted_at = f.fetched_at
+  FROM first_delete f
+  WHERE t.id = f.id AND t.deleted_at IS NULL
+  RETURNING t.id
+)
+SELECT count(*) AS deleted FROM done;
+
+-- 4. Rollup days the affected tests sit in now.
+INSERT INTO touched_days (rollup, day)
+SELECT d.rollup, d.day
+FROM tests t
+CROSS JOIN LATERAL (VALUES ('tests_created', qbsync.lab_day(t.date_created)),
+                           ('tests_reported', qbsync.lab_day(t.report_completed_date))) AS d(rollup, day)
+WHERE current_setting('qbsync.mode') = 'incremental'
+  AND t.id IN (SELECT id FROM incoming UNION ALL SELECT id FROM incoming_deleted)
+  AND d.day IS NOT NULL
+ON CONFLICT DO NOTHING;
