@@ -9,6 +9,9 @@ import { register as registerSim } from './commands/sim.js';
 import { register as registerConfig } from './commands/config.js';
 import { register as registerSync } from './commands/sync.js';
 import { register as registerStatus } from './commands/status.js';
+import { register as registerApi } from './commands/api.js';
+import { register as registerUser } from './commands/user.js';
+import { register as registerToken } from './commands/token.js';
 
 const require = createRequire(import.meta.url);
 const pkg = require('../package.json') as { version: string };
@@ -24,6 +27,9 @@ export function buildProgram(): Command {
   registerMigrate(program);
   registerSync(program);
   registerStatus(program);
+  registerApi(program);
+  registerUser(program);
+  registerToken(program);
   registerSim(program);
   // Every subcommand reports usage errors with exit code 2 instead of commander's default 1.
   for (const cmd of program.commands) cmd.exitOverride().showHelpAfterError('(run with --help for usage)');

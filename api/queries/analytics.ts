@@ -1,0 +1,358 @@
+/**
+ * Analytics queries (downloader routers/analytics.py). They group orders, samples and tests by state and
+ * open time, which the daily rollups do not hold, so all of them read the typed rows (indexed on the date
+ * columns, customer and state). Periods (day | ISO week, Monday) are lab-local. Deleted rows never count.
+ * "now" is the database clock; a date_to replaces it as the reference time where the downloader did so.
+ */
+import { Sql, where, type Range } from './range.js';
+import type { Ctx } from './metrics.js';
+
+const num = (v: unknown): number => (v == null ? 0 : Number(v));
+const numOrNull = (v: unknown): number | null => (v == null ? null : Number(v));
+const iso = (d: unknown): string | null => (d instanceof Date ? d.toISOString() : d == null ? null : String(d));
+const ratio = (a: number, b: number) => (b > 0 ? a / b : 0);
+const period = (sql: Sql, ctx: Ctx, col: string, interval: 'day' | 'week') =>
+  `date_trunc(${sql.p(interval)}, (${col}) AT TIME ZONE ${sql.p(ctx.tz)})::date::text`;
+const hours = (expr: string) => `(extract(epoch FROM ${expr}) / 3600.0)::float8`;
+
+async function rows<T = Record<string, any>>(ctx: Ctx, sql: Sql, text: string): Promise<T[]> {
+  return (await ctx.pool.query(text, sql.params)).rows as T[];
+}
+
+/** orders/throughput: orders created and completed per period; completion = date_completed - date_created. */
+export async function ordersThroughput(ctx: Ctx, r: Range, customerId: number | undefined, interval: 'day' | 'week') {
+  const sqlC = new Sql();
+  const cc = ['NOT o.deleted', 'o.date_created IS NOT NULL', ...sqlC.range('o.date_created', r)];
+  if (customerId != null) cc.push(`o.customer_id = ${sqlC.p(customerId)}`);
+  const created = await rows(ctx, sqlC, `SELECT ${period(sqlC, ctx, 'o.date_created', interval)} AS p, count(*)::bigint AS n FROM qbench.orders o ${where(cc)} GROUP BY 1`);
+  const sqlD = new Sql();
+  const dc = ['NOT o.deleted', 'o.date_completed IS NOT NULL', 'o.date_created IS NOT NULL', ...sqlD.range('o.date_completed', r)];
+  if (customerId != null) dc.push(`o.customer_id = ${sqlD.p(customerId)}`);
+  const dur = hours('o.date_completed - o.date_created');
+  const p = period(sqlD, ctx, 'o.date_completed', interval);
+  const completed = await rows(ctx, sqlD, `SELECT grouping(${p}) AS g, ${p} AS p, count(*)::bigint AS n, avg(${dur}) AS avg,
+      percentile_cont(0.5) WITHIN GROUP (ORDER BY ${dur}) AS median
+    FROM qbench.orders o ${where(dc)} GROUP BY GROUPING SETS ((${p}), ())`);
+  const cMap = new Map(created.map((x) => [x.p as string, num(x.n)]));
+  const dMap = new Map(completed.filter((x) => x.g === 0).map((x) => [x.p as string, x]));
+  const total = completed.find((x) => x.g === 1);
+  const periods = [...new Set([...cMap.keys(), ...dMap.keys()])].sort();
+  return {
+    interval,
+    points: periods.map((ps) => ({
+      period_start: ps,
+      orders_created: cMap.get(ps) ?? 0,
+      orders_completed: num(dMap.get(ps)?.n),
+      average_completion_hours: numOrNull(dMap.get(ps)?.avg),
+      median_completion_hours: numOrNull(dMap.get(ps)?.median),
+    })),
+    totals: {
+      orders_created: [...cMap.values()].reduce((a, b) => a + b, 0),
+      orders_completed: num(total?.n),
+      average_completion_hours: numOrNull(total?.avg),
+      median_completion_hours: numOrNull(total?.median),
+    },
+  };
+}
+
+/** samples/cycle-time: samples COMPLETED in range; cycle = completed_date - date_created. */
+export async function samplesCycleTime(ctx: Ctx, r: Range, f: { customerId?: number; orderId?: number; matrixType?: string; state?: string }, interval: 'day' | 'week') {
+  const sql = new Sql();
+  const conds = ['NOT s.deleted', 's.completed_date IS NOT NULL', 's.date_created IS NOT NULL', ...sql.range('s.completed_date', r)];
+  let join = '';
+  if (f.customerId != null) {
+    join = ' JOIN qbench.orders o ON o.id = s.order_id';
+    conds.push(`o.customer_id = ${sql.p(f.customerId)}`);
+  }
+  if (f.orderId != null) conds.push(`s.order_id = ${sql.p(f.orderId)}`);
+  if (f.matrixType) conds.push(`s.matrix_type = ${sql.p(f.matrixType)}`);
+  if (f.state) conds.push(`s.state = ${sql.p(f.state)}`);
+  const cyc = hours('s.completed_date - s.date_created');
+  const p = period(sql, ctx, 's.completed_date', interval);
+  const m = `coalesce(s.matrix_type, 'Unknown')`;
+  const out = await rows(ctx, sql, `SELECT grouping(${p}) AS gp, grouping(${m}) AS gm, ${p} AS p, ${m} AS matrix, count(*)::bigint AS n, avg(${cyc}) AS avg,
+      percentile_cont(0.5) WITHIN GROUP (ORDER BY ${cyc}) AS median
+    FROM qbench.samples s${join} ${where(conds)} GROUP BY GROUPING SETS ((${p}), (${m}), ())`);
+  const total = out.find((x) => x.gp === 1 && x.gm === 1);
+  return {
+    interval,
+    points: out.filter((x) => x.gp === 0).sort((a, b) => (a.p < b.p ? -1 : 1)).map((x) => ({
+      period_start: x.p, completed_samples: num(x.n), average_cycle_hours: numOrNull(x.avg), median_cycle_hours: numOrNull(x.median),
+    })),
+    totals: { completed_samples: num(total?.n), average_cycle_hours: numOrNull(total?.avg), median_cycle_hours: numOrNull(total?.median) },
+    by_matrix_type: out.filter((x) => x.gm === 0).sort((a, b) => (a.matrix < b.matrix ? -1 : 1)).map((x) => ({
+      matrix_type: x.matrix, completed_samples: num(x.n), average_cycle_hours: numOrNull(x.avg),
+    })),
+  };
+}
+
+/** orders/funnel: created, received, completed, reported (each by its own date in range) and on hold (created in range). */
+export async function ordersFunnel(ctx: Ctx, r: Range, customerId: number | undefined) {
+  const sql = new Sql();
+  const cust = customerId != null ? ` AND o.customer_id = ${sql.p(customerId)}` : '';
+  const cond = (col: string) => [`o.${col} IS NOT NULL`, ...sql.range(`o.${col}`, r)].join(' AND ');
+  const [x] = await rows(ctx, sql, `SELECT
+      count(*) FILTER (WHERE ${cond('date_created')})::bigint AS created,
+      count(*) FILTER (WHERE ${cond('date_received')})::bigint AS received,
+      count(*) FILTER (WHERE ${cond('date_completed')})::bigint AS completed,
+      count(*) FILTER (WHERE ${cond('date_order_reported')})::bigint AS reported,
+      count(*) FILTER (WHERE ${cond('date_created')} AND o.state = 'ON HOLD')::bigint AS on_hold
+    FROM qbench.orders o WHERE NOT o.deleted${cust}`);
+  return {
+    total_orders: num(x.created),
+    stages: (['created', 'received', 'completed', 'reported', 'on_hold'] as const).map((stage) => ({ stage, count: num(x[stage]) })),
+  };
+}
+
+/** orders/slowest: orders created in range by completion time, or age (to date_to or now) when open. */
+export async function slowestOrders(ctx: Ctx, r: Range, f: { customerId?: number; state?: string }, limit: number) {
+  const sql = new Sql();
+  const ref = r.to ? `${sql.p(r.to.instant)}::timestamptz` : 'now()';
+  const conds = ['NOT o.deleted', 'o.date_created IS NOT NULL', ...sql.range('o.date_created', r)];
+  if (f.customerId != null) conds.push(`o.customer_id = ${sql.p(f.customerId)}`);
+  if (f.state) conds.push(`o.state = ${sql.p(f.state)}`);
+  const completion = hours('o.date_completed - o.date_created');
+  const age = `greatest(${hours(`${ref} - o.date_created`)}, 0)`;
+  const out = await rows(ctx, sql, `SELECT o.id, coalesce(o.custom_formatted_id, 'order-' || o.id) AS ref, c.customer_name, o.state,
+      o.date_created, o.date_completed, ${completion} AS completion, ${age} AS age
+    FROM qbench.orders o LEFT JOIN qbench.customers c ON c.id = o.customer_id ${where(conds)}
+    ORDER BY coalesce(${completion}, ${age}) DESC, o.date_created DESC, o.id LIMIT ${sql.p(limit)}`);
+  return {
+    items: out.map((x) => ({
+      order_id: Number(x.id), order_reference: x.ref, customer_name: x.customer_name ?? null, state: x.state ?? null,
+      completion_hours: numOrNull(x.completion), age_hours: num(x.age), date_created: iso(x.date_created), date_completed: iso(x.date_completed),
+    })),
+  };
+}
+
+export interface OverdueParams {
+  interval: 'day' | 'week';
+  minDays: number;
+  warningDays: number;
+  slaHours: number;
+  topLimit: number;
+  clientLimit: number;
+  warningLimit: number;
+}
+
+/**
+ * orders/overdue: active orders (state <> REPORTED) created in range, open for at least min_days_overdue days
+ * at the reference time (date_to, or now). KPIs, the oldest ones with their sample progress, per customer,
+ * those about to become overdue (warning window), a timeline, a customer × period heatmap, states.
+ */
+export async function overdueOrders(ctx: Ctx, r: Range, p: OverdueParams) {
+  const sql = new Sql();
+  const ref = r.to ? `${sql.p(r.to.instant)}::timestamptz` : 'now()';
+  const open = hours(`${ref} - o.date_created`);
+  const base = ['NOT o.deleted', 'o.date_created IS NOT NULL', ...sql.range('o.date_created', r), `(o.state IS NULL OR o.state <> 'REPORTED')`];
+  const overdueP = sql.p(p.minDays * 24);
+  const slaP = sql.p(p.slaHours);
+  const warnLo = sql.p(Math.max(0, p.minDays - p.warningDays) * 24);
+  const per = period(sql, ctx, 'o.date_created', p.interval);
+  const cte = `WITH active AS (
+      SELECT o.id, o.custom_formatted_id, o.customer_id, c.customer_name, o.state, o.date_created, ${open} AS open_hours, ${per} AS period
+      FROM qbench.orders o LEFT JOIN qbench.customers c ON c.id = o.customer_id ${where(base)}
+    ), overdue AS (SELECT * FROM active WHERE open_hours >= ${overdueP}::float8)`;
+  const q = (text: string) => rows(ctx, sql, `${cte} ${text}`);
+  const [kpi, top, clients, warning, timeline, heatmap, states] = await Promise.all([
+    q(`SELECT (SELECT count(*) FROM active)::bigint AS active, count(*)::bigint AS total, avg(open_hours) AS avg, max(open_hours) AS max,
+         count(*) FILTER (WHERE open_hours > ${slaP}::float8)::bigint AS beyond FROM overdue`),
+    q(`SELECT * FROM overdue ORDER BY open_hours DESC, id LIMIT ${sql.p(p.topLimit)}`),
+    q(`SELECT customer_id, customer_name, count(*)::bigint AS n, sum(open_hours) AS total, avg(open_hours) AS avg, max(open_hours) AS max
+       FROM overdue GROUP BY customer_id, customer_name ORDER BY sum(open_hours) DESC, customer_id LIMIT ${sql.p(p.clientLimit)}`),
+    p.warningDays > 0 && Math.max(0, p.minDays - p.warningDays) < p.minDays
+      ? q(`SELECT * FROM active WHERE open_hours >= ${warnLo}::float8 AND open_hours < ${overdueP}::float8 ORDER BY open_hours DESC, id LIMIT ${sql.p(p.warningLimit)}`)
+      : Promise.resolve([]),
+    q(`SELECT period, count(*)::bigint AS n FROM overdue GROUP BY period ORDER BY period`),
+    q(`SELECT customer_id, customer_name, period, count(*)::bigint AS n FROM overdue GROUP BY 1, 2, 3 ORDER BY customer_name NULLS LAST, period`),
+    q(`SELECT state, count(*)::bigint AS n FROM overdue GROUP BY state ORDER BY n DESC, state`),
+  ]);
+  const k = kpi[0];
+  const total = num(k.total);
+  const ids = top.map((x) => Number(x.id));
+  const progress = new Map<number, { total: number; incomplete: number }>();
+  if (ids.length) {
+    const s2 = new Sql();
+    for (const x of await rows(ctx, s2, `SELECT s.order_id, count(*)::bigint AS n, count(*) FILTER (WHERE s.completed_date IS NULL)::bigint AS incomplete
+        FROM qbench.samples s WHERE s.order_id = ANY(${s2.p(ids)}::bigint[]) AND NOT s.deleted GROUP BY 1`)) {
+      progress.set(Number(x.order_id), { total: num(x.n), incomplete: num(x.incomplete) });
+    }
+  }
+  const item = (x: Record<string, any>) => ({
+    order_id: Number(x.id), custom_formatted_id: x.custom_formatted_id ?? null, customer_id: numOrNull(x.customer_id), customer_name: x.customer_name ?? null,
+    state: x.state ?? null, date_created: iso(x.date_created), open_hours: num(x.open_hours),
+  });
+  return {
+    interval: p.interval,
+    minimum_days_overdue: p.minDays,
+    warning_window_days: p.warningDays,
+    sla_hours: p.slaHours,
+    kpis: {
+      total_overdue: total, average_open_hours: numOrNull(k.avg), max_open_hours: numOrNull(k.max),
+      percent_overdue_vs_active: ratio(total, num(k.active)), overdue_beyond_sla: num(k.beyond), overdue_within_sla: Math.max(0, total - num(k.beyond)),
+    },
+    top_orders: top.map((x) => ({ ...item(x), total_samples: progress.get(Number(x.id))?.total ?? 0, incomplete_sample_count: progress.get(Number(x.id))?.incomplete ?? 0 })),
+    clients: clients.map((x) => ({
+      customer_id: numOrNull(x.customer_id), customer_name: x.customer_name ?? null, overdue_orders: num(x.n), total_open_hours: num(x.total),
+      average_open_hours: numOrNull(x.avg), max_open_hours: numOrNull(x.max),
+    })),
+    warning_orders: warning.map(item),
+    timeline: timeline.map((x) => ({ period_start: x.period, overdue_orders: num(x.n) })),
+    heatmap: heatmap.map((x) => ({ customer_id: numOrNull(x.customer_id), customer_name: x.customer_name ?? null, period_start: x.period, overdue_orders: num(x.n) })),
+    state_breakdown: states.map((x) => ({ state: x.state ?? null, count: num(x.n), ratio: ratio(num(x.n), total) })),
+  };
+}
+
+/**
+ * customers/alerts: per customer × period of tests created in range, the share on hold, not reportable and
+ * beyond the SLA (open tests count their age to now); per customer the same for orders; an alert when the
+ * largest share reaches min_alert_percentage.
+ */
+export async function customerAlerts(ctx: Ctx, r: Range, customerId: number | undefined, interval: 'day' | 'week', slaHours: number, minAlert: number) {
+  const sql = new Sql();
+  const slaP = sql.p(slaHours);
+  const conds = ['NOT t.deleted', 't.date_created IS NOT NULL', ...sql.range('t.date_created', r)];
+  if (customerId != null) conds.push(`o.customer_id = ${sql.p(customerId)}`);
+  const tat = hours('coalesce(t.report_completed_date, now()) - t.date_created');
+  const per = period(sql, ctx, 't.date_created', interval);
+  const heat = await rows(ctx, sql, `SELECT c.id AS customer_id, c.customer_name, ${per} AS period, count(*)::bigint AS total,
+      count(*) FILTER (WHERE t.state = 'ON HOLD')::bigint AS on_hold, count(*) FILTER (WHERE t.state = 'NOT REPORTABLE')::bigint AS not_reportable,
+      count(*) FILTER (WHERE ${tat} > ${slaP}::float8)::bigint AS beyond, max(t.date_created) AS latest
+    FROM qbench.tests t JOIN qbench.samples s ON s.id = t.sample_id JOIN qbench.orders o ON o.id = s.order_id
+    JOIN qbench.customers c ON c.id = o.customer_id ${where(conds)}
+    GROUP BY 1, 2, 3 ORDER BY c.customer_name NULLS LAST, 3`);
+  const sqlO = new Sql();
+  const slaO = sqlO.p(slaHours);
+  const oc = ['NOT o.deleted', 'o.date_created IS NOT NULL', ...sqlO.range('o.date_created', r)];
+  if (customerId != null) oc.push(`o.customer_id = ${sqlO.p(customerId)}`);
+  const otat = hours('coalesce(o.date_completed, now()) - o.date_created');
+  const orders = await rows(ctx, sqlO, `SELECT c.id AS customer_id, c.customer_name, count(*)::bigint AS total,
+      count(*) FILTER (WHERE o.state = 'ON HOLD')::bigint AS on_hold, count(*) FILTER (WHERE ${otat} > ${slaO}::float8)::bigint AS beyond, max(o.date_created) AS latest
+    FROM qbench.orders o JOIN qbench.customers c ON c.id = o.customer_id ${where(oc)} GROUP BY 1, 2`);
+  type Agg = { name: string | null; tt: number; th: number; tn: number; tb: number; ot: number; oh: number; ob: number; latest: Date | null };
+  const agg = new Map<number, Agg>();
+  const get = (id: number, name: string | null) => {
+    let a = agg.get(id);
+    if (!a) agg.set(id, (a = { name, tt: 0, th: 0, tn: 0, tb: 0, ot: 0, oh: 0, ob: 0, latest: null }));
+    return a;
+  };
+  const later = (a: Date | null, b: Date | null) => (!a ? b : !b ? a : a > b ? a : b);
+  for (const h of heat) {
+    const a = get(Number(h.customer_id), h.customer_name);
+    a.tt += num(h.total); a.th += num(h.on_hold); a.tn += num(h.not_reportable); a.tb += num(h.beyond);
+    a.latest = later(a.latest, h.latest);
+  }
+  for (const o of orders) {
+    const a = get(Number(o.customer_id), o.customer_name);
+    a.ot += num(o.total); a.oh += num(o.on_hold); a.ob += num(o.beyond);
+    a.latest = later(a.latest, o.latest);
+  }
+  const alerts = [];
+  for (const [id, a] of [...agg.entries()].sort((x, y) => x[0] - y[0])) {
+    const ratios: Array<[string, number]> = [
+      ['tests_on_hold', ratio(a.th, a.tt)], ['tests_not_reportable', ratio(a.tn, a.tt)], ['tests_beyond_sla', ratio(a.tb, a.tt)],
+      ['orders_on_hold', ratio(a.oh, a.ot)], ['orders_beyond_sla', ratio(a.ob, a.ot)],
+    ];
+    const [reason, value] = ratios.reduce((best, x) => (x[1] > best[1] ? x : best));
+    if (value < minAlert) continue;
+    alerts.push({
+      customer_id: id, customer_name: a.name, orders_total: a.ot, orders_on_hold: a.oh, orders_beyond_sla: a.ob, tests_total: a.tt,
+      tests_on_hold: a.th, tests_not_reportable: a.tn, tests_beyond_sla: a.tb, primary_reason: reason, primary_ratio: value, latest_activity_at: iso(a.latest),
+    });
+  }
+  alerts.sort((x, y) => y.primary_ratio - x.primary_ratio || x.customer_id - y.customer_id);
+  return {
+    interval, sla_hours: slaHours, min_alert_percentage: minAlert,
+    heatmap: heat.map((h) => {
+      const t = num(h.total);
+      return {
+        customer_id: Number(h.customer_id), customer_name: h.customer_name, period_start: h.period, total_tests: t, on_hold_tests: num(h.on_hold),
+        not_reportable_tests: num(h.not_reportable), sla_breach_tests: num(h.beyond), on_hold_ratio: ratio(num(h.on_hold), t),
+        not_reportable_ratio: ratio(num(h.not_reportable), t), sla_breach_ratio: ratio(num(h.beyond), t),
+      };
+    }),
+    alerts,
+  };
+}
+
+/** tests/state-distribution: tests created in range per period and state (NULL = UNKNOWN), with ratios. */
+export async function testsStateDistribution(ctx: Ctx, r: Range, f: { customerId?: number; orderId?: number }, interval: 'day' | 'week') {
+  const sql = new Sql();
+  const conds = ['NOT t.deleted', 't.date_created IS NOT NULL', ...sql.range('t.date_created', r)];
+  let join = '';
+  if (f.customerId != null || f.orderId != null) join = ' JOIN qbench.samples s ON s.id = t.sample_id';
+  if (f.customerId != null) {
+    join += ' JOIN qbench.orders o ON o.id = s.order_id';
+    conds.push(`o.customer_id = ${sql.p(f.customerId)}`);
+  }
+  if (f.orderId != null) conds.push(`s.order_id = ${sql.p(f.orderId)}`);
+  const per = period(sql, ctx, 't.date_created', interval);
+  const out = await rows(ctx, sql, `SELECT ${per} AS period, coalesce(t.state, 'UNKNOWN') AS state, count(*)::bigint AS n
+    FROM qbench.tests t${join} ${where(conds)} GROUP BY 1, 2`);
+  const states = [...new Set(out.map((x) => String(x.state)))].sort();
+  const series = new Map<string, Map<string, number>>();
+  const totals = new Map<string, number>();
+  for (const x of out) {
+    const m = series.get(x.period) ?? new Map<string, number>();
+    m.set(x.state, num(x.n));
+    series.set(x.period, m);
+    totals.set(x.state, (totals.get(x.state) ?? 0) + num(x.n));
+  }
+  const buckets = (m: Map<string, number>) => {
+    const total = [...m.values()].reduce((a, b) => a + b, 0);
+    return { total, buckets: total ? states.map((s) => ({ state: s, count: m.get(s) ?? 0, ratio: ratio(m.get(s) ?? 0, total) })) : [] };
+  };
+  return {
+    interval,
+    states,
+    series: [...series.keys()].sort().map((ps) => {
+      const b = buckets(series.get(ps)!);
+      return { period_start: ps, total_tests: b.total, buckets: b.buckets };
+    }),
+    totals: buckets(totals).buckets,
+  };
+}
+
+/** kpis/quality: tests created in range by outcome and SLA (open tests by age to now); orders likewise. */
+export async function qualityKpis(ctx: Ctx, r: Range, f: { customerId?: number; orderId?: number }, slaHours: number) {
+  const sql = new Sql();
+  const slaP = sql.p(slaHours);
+  const conds = ['NOT t.deleted', 't.date_created IS NOT NULL', ...sql.range('t.date_created', r)];
+  let join = '';
+  if (f.customerId != null || f.orderId != null) join = ' JOIN qbench.samples s ON s.id = t.sample_id';
+  if (f.customerId != null) {
+    join += ' JOIN qbench.orders o ON o.id = s.order_id';
+    conds.push(`o.customer_id = ${sql.p(f.customerId)}`);
+  }
+  if (f.orderId != null) conds.push(`s.order_id = ${sql.p(f.orderId)}`);
+  const tat = hours('coalesce(t.report_completed_date, now()) - t.date_created');
+  const [t] = await rows(ctx, sql, `SELECT count(*)::bigint AS total, count(*) FILTER (WHERE t.state = 'ON HOLD')::bigint AS on_hold,
+      count(*) FILTER (WHERE t.state = 'NOT REPORTABLE')::bigint AS not_reportable,
+      count(*) FILTER (WHERE t.state IN ('CANCELLED', 'CLIENT CANCELLED'))::bigint AS cancelled,
+      count(*) FILTER (WHERE t.state = 'REPORTED')::bigint AS reported,
+      count(*) FILTER (WHERE ${tat} <= ${slaP}::float8)::bigint AS within, count(*) FILTER (WHERE ${tat} > ${slaP}::float8)::bigint AS beyond
+    FROM qbench.tests t${join} ${where(conds)}`);
+  const sqlO = new Sql();
+  const slaO = sqlO.p(slaHours);
+  const oc = ['NOT o.deleted', 'o.date_created IS NOT NULL', ...sqlO.range('o.date_created', r)];
+  if (f.customerId != null) oc.push(`o.customer_id = ${sqlO.p(f.customerId)}`);
+  if (f.orderId != null) oc.push(`o.id = ${sqlO.p(f.orderId)}`);
+  const otat = hours('coalesce(o.date_completed, now()) - o.date_created');
+  const [o] = await rows(ctx, sqlO, `SELECT count(*)::bigint AS total, count(*) FILTER (WHERE o.state = 'ON HOLD')::bigint AS on_hold,
+      count(o.date_completed)::bigint AS completed, count(*) FILTER (WHERE ${otat} <= ${slaO}::float8)::bigint AS within,
+      count(*) FILTER (WHERE ${otat} > ${slaO}::float8)::bigint AS beyond FROM qbench.orders o ${where(oc)}`);
+  const tt = num(t.total);
+  const ot = num(o.total);
+  return {
+    sla_hours: slaHours,
+    tests: {
+      total_tests: tt, on_hold_tests: num(t.on_hold), not_reportable_tests: num(t.not_reportable), cancelled_tests: num(t.cancelled),
+      reported_tests: num(t.reported), within_sla_tests: num(t.within), beyond_sla_tests: num(t.beyond),
+      on_hold_ratio: ratio(num(t.on_hold), tt), not_reportable_ratio: ratio(num(t.not_reportable), tt), beyond_sla_ratio: ratio(num(t.beyond), tt),
+    },
+    orders: {
+      total_orders: ot, on_hold_orders: num(o.on_hold), completed_orders: num(o.completed), within_sla_orders: num(o.within),
+      beyond_sla_orders: num(o.beyond), on_hold_ratio: ratio(num(o.on_hold), ot), beyond_sla_ratio: ratio(num(o.beyond), ot),
+    },
+  };
+}

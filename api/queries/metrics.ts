@@ -1,0 +1,523 @@
+/**
+ * The downloader-compatible metric queries (qbench-api.md §7), named and parameterised.
+ *
+ * Rollups first: qbench.rollup_samples_daily / rollup_tests_created / rollup_tests_reported hold, per lab day ×
+ * label × customer × sample_type, counts and the SORTED TAT values, so counts, sums, SLA splits (count_le)
+ * and exact medians/p95 need no test rows. They answer when
+ *   - the range is day aligned (both ends lab midnight or open: see range.ts),
+ *   - the filters are among customer_id (and sample_type, label), and
+ *   - the rollups were built in the API's timezone (qbsync.transform_schemas).
+ * Otherwise (order_id, state, batch_id, a range with a time of day, a timezone mismatch) the same numbers come
+ * from the typed rows (qbench.tests / samples / orders / customers). Each function says which it uses.
+ * Deleted rows are never counted (the rollups exclude them too). Days and weeks are lab-local.
+ */
+import type pg from 'pg';
+import { Sql, where, type Range } from './range.js';
+
+export interface Ctx {
+  pool: pg.Pool;
+  tz: string;
+  /** The rollups count days in the API's timezone. */
+  rollups: boolean;
+}
+
+export interface Filters {
+  customerId?: number;
+  orderId?: number;
+  state?: string;
+  batchId?: number;
+}
+
+/** The three sample types whose tests make the summary's average TAT (downloader commit 61ac24b). */
+export const TAT_SAMPLE_TYPES = ['Adult Use', 'AU Cliente R&D', 'Medical MJ'];
+/** The 16 labels tests/label-distribution always lists. */
+export const LABELS = ['CN', 'MB', 'TP', 'MY', 'HM', 'FFM', 'HO', 'HLVd', 'MC', 'PS', 'PN', 'RS', 'ST', 'SP', 'WA', 'YM'];
+export const TAT_BUCKETS: Array<[string, number, number | null]> = [
+  ['0-24h', 0, 24], ['24-48h', 24, 48], ['48-72h', 48, 72], ['72-168h', 72, 168], ['>168h', 168, null],
+];
+
+const num = (v: unknown): number => (v == null ? 0 : Number(v));
+const numOrNull = (v: unknown): number | null => (v == null ? null : Number(v));
+
+let tzCache: { at: number; tz: string | null } | undefined;
+/** The timezone the live rollups were built in (cached 5 s). */
+export async function rollupTimezone(pool: pg.Pool): Promise<string | null> {
+  if (tzCache && Date.now() - tzCache.at < 5000) return tzCache.tz;
+  const { rows } = await pool.query<{ timezone: string }>(`SELECT timezone FROM qbsync.transform_schemas WHERE schema_name = 'qbench'`);
+  tzCache = { at: Date.now(), tz: rows[0]?.timezone ?? null };
+  return tzCache.tz;
+}
+export function resetRollupTimezoneCache(): void {
+  tzCache = undefined;
+}
+
+// ------------------------------------------------------------------------------------------------ scopes
+
+/** FROM + WHERE over typed tests: the downloader's test filters on the given date column. */
+function testScope(sql: Sql, f: Filters, r: Range | null, dateCol: 'date_created' | 'report_completed_date', o: { reported?: boolean; sampleTypes?: string[]; forceState?: string } = {}) {
+  const conds = ['NOT t.deleted'];
+  let joinSample = false;
+  let joinOrder = false;
+  if (r) conds.push(...sql.range(`t.${dateCol}`, r));
+  if (o.reported) conds.push('t.report_completed_date IS NOT NULL');
+  if (f.customerId != null) {
+    joinSample = joinOrder = true;
+    conds.push(`o.customer_id = ${sql.p(f.customerId)}`);
+  }
+  if (f.orderId != null) {
+    joinSample = true;
+    conds.push(`s.order_id = ${sql.p(f.orderId)}`);
+  }
+  const state = o.forceState ?? f.state;
+  if (state) conds.push(`t.state = ${sql.p(state)}`);
+  if (f.batchId != null) conds.push(`t.batch_ids @> ARRAY[${sql.p(f.batchId)}::bigint]`);
+  if (o.sampleTypes) {
+    joinSample = true;
+    conds.push(`s.sample_type = ANY(${sql.p(o.sampleTypes)}::text[])`);
+  }
+  const from = `qbench.tests t${joinSample ? ' JOIN qbench.samples s ON s.id = t.sample_id' : ''}${joinOrder ? ' JOIN qbench.orders o ON o.id = s.order_id' : ''}`;
+  return { from, where: where(conds) };
+}
+
+/** FROM + WHERE over typed samples (date_created), with customer/order/state filters. */
+function sampleScope(sql: Sql, f: Filters, r: Range | null) {
+  const conds = ['NOT s.deleted', ...(r ? sql.range('s.date_created', r) : [])];
+  let joinOrder = false;
+  if (f.customerId != null) {
+    joinOrder = true;
+    conds.push(`o.customer_id = ${sql.p(f.customerId)}`);
+  }
+  if (f.orderId != null) conds.push(`s.order_id = ${sql.p(f.orderId)}`);
+  if (f.state) conds.push(`s.state = ${sql.p(f.state)}`);
+  return { from: `qbench.samples s${joinOrder ? ' JOIN qbench.orders o ON o.id = s.order_id' : ''}`, where: where(conds) };
+}
+
+/** WHERE over a rollup table (aligned range, customer, sample types, labels). */
+function rollupWhere(sql: Sql, f: Filters, r: Range | null, o: { sampleTypes?: string[]; labels?: string[]; customerNotNull?: boolean; customerIds?: number[] } = {}) {
+  const conds = r ? sql.days('day', r) : [];
+  if (f.customerId != null) conds.push(`customer_id = ${sql.p(f.customerId)}`);
+  if (o.customerIds) conds.push(`customer_id = ANY(${sql.p(o.customerIds)}::bigint[])`);
+  if (o.customerNotNull) conds.push('customer_id IS NOT NULL');
+  if (o.sampleTypes) conds.push(`sample_type = ANY(${sql.p(o.sampleTypes)}::text[])`);
+  if (o.labels) conds.push(`label_abbr = ANY(${sql.p(o.labels)}::text[])`);
+  return where(conds);
+}
+
+const canRollup = (ctx: Ctx, r: Range | null, f: Filters) =>
+  ctx.rollups && (!r || r.aligned) && f.orderId == null && !f.state && f.batchId == null;
+
+/** Lab day of a timestamp column, as text (YYYY-MM-DD). */
+const labDay = (sql: Sql, ctx: Ctx, col: string) => `((${col}) AT TIME ZONE ${sql.p(ctx.tz)})::date`;
+
+async function one<T = Record<string, unknown>>(ctx: Ctx, sql: Sql, text: string): Promise<T> {
+  const { rows } = await ctx.pool.query(text, sql.params);
+  return rows[0] as T;
+}
+async function many<T = Record<string, unknown>>(ctx: Ctx, sql: Sql, text: string): Promise<T[]> {
+  const { rows } = await ctx.pool.query(text, sql.params);
+  return rows as T[];
+}
+
+// ------------------------------------------------------------------------------------------------ counts
+
+/** Samples created in range. Rollup (rollup_samples_daily) unless order_id/state/unaligned. */
+export async function countSamplesCreated(ctx: Ctx, f: Filters, r: Range | null): Promise<number> {
+  const sql = new Sql();
+  if (canRollup(ctx, r, f)) {
+    return num((await one(ctx, sql, `SELECT sum(samples_created)::bigint AS n FROM qbench.rollup_samples_daily ${rollupWhere(sql, f, r)}`)).n);
+  }
+  const s = sampleScope(sql, f, r);
+  return num((await one(ctx, sql, `SELECT count(*)::bigint AS n FROM ${s.from} ${s.where}`)).n);
+}
+
+/** Tests created in range. Rollup (rollup_tests_created) unless order_id/state/batch_id/unaligned. */
+export async function countTestsCreated(ctx: Ctx, f: Filters, r: Range | null): Promise<number> {
+  const sql = new Sql();
+  if (canRollup(ctx, r, f)) {
+    return num((await one(ctx, sql, `SELECT sum(tests_created)::bigint AS n FROM qbench.rollup_tests_created ${rollupWhere(sql, f, r)}`)).n);
+  }
+  const s = testScope(sql, f, r, 'date_created');
+  return num((await one(ctx, sql, `SELECT count(*)::bigint AS n FROM ${s.from} ${s.where}`)).n);
+}
+
+export interface ReportedStats {
+  reported: number;
+  /** Reported tests that have a TAT (date_created known). */
+  withTat: number;
+  within: number;
+  beyond: number;
+  average: number | null;
+}
+
+/**
+ * Tests reported (report_completed_date) in range: count, TAT mean, within/beyond an SLA. Rollup
+ * (rollup_tests_reported, count_le over its sorted TAT arrays) unless order_id/state/batch_id/unaligned.
+ */
+export async function reportedStats(ctx: Ctx, f: Filters, r: Range | null, slaHours: number, o: { sampleTypes?: string[] } = {}): Promise<ReportedStats> {
+  const sql = new Sql();
+  let row: Record<string, unknown>;
+  if (canRollup(ctx, r, f)) {
+    const w = rollupWhere(sql, f, r, { sampleTypes: o.sampleTypes });
+    row = await one(ctx, sql, `SELECT sum(tests_reported)::bigint AS reported, sum(tat_count)::bigint AS with_tat,
+        sum(qbsync.count_le(tat_hours, ${sql.p(slaHours)}::float8))::bigint AS within,
+        sum(tat_sum) / nullif(sum(tat_count), 0) AS average
+      FROM qbench.rollup_tests_reported ${w}`);
+  } else {
+    const slaP = sql.p(slaHours);
+    const s = testScope(sql, f, r, 'report_completed_date', { reported: true, sampleTypes: o.sampleTypes });
+    row = await one(ctx, sql, `SELECT count(*)::bigint AS reported, count(t.tat_hours)::bigint AS with_tat,
+        count(*) FILTER (WHERE t.tat_hours <= ${slaP}::float8)::bigint AS within, avg(t.tat_hours) AS average
+      FROM ${s.from} ${s.where}`);
+  }
+  const withTat = num(row.with_tat);
+  const within = num(row.within);
+  return { reported: num(row.reported), withTat, within, beyond: withTat - within, average: numOrNull(row.average) };
+}
+
+/** Customers created in range (typed table: small). */
+export async function countCustomers(ctx: Ctx, customerId: number | undefined, r: Range | null): Promise<number> {
+  const sql = new Sql();
+  const conds = ['NOT c.deleted', ...(r ? sql.range('c.date_created', r) : [])];
+  if (customerId != null) conds.push(`c.id = ${sql.p(customerId)}`);
+  return num((await one(ctx, sql, `SELECT count(*)::bigint AS n FROM qbench.customers c ${where(conds)}`)).n);
+}
+
+/** When the tests data was last refreshed: fetched_at of the newest landed test event already transformed. */
+export async function lastUpdatedAt(ctx: Ctx): Promise<Date | null> {
+  const { rows } = await ctx.pool.query<{ at: Date }>(
+    `SELECT f.fetched_at AS at FROM raw.fetches f
+     WHERE f.entity = 'tests'
+       AND f.id <= coalesce((SELECT last_fetch_id FROM qbsync.transform_watermarks WHERE schema_name = 'qbench' AND target = 'tests'), 0)
+     ORDER BY f.id DESC LIMIT 1`,
+  );
+  return rows[0]?.at ?? null;
+}
+
+// ------------------------------------------------------------------------------------------------ daily
+
+export interface DayCount {
+  date: string;
+  n: number;
+}
+
+/** Samples created per lab day. Rollup unless order_id/unaligned. */
+export async function dailySamples(ctx: Ctx, f: Filters, r: Range | null): Promise<Map<string, number>> {
+  const sql = new Sql();
+  let rows: Array<{ d: string; n: number }>;
+  if (canRollup(ctx, r, f)) {
+    rows = await many(ctx, sql, `SELECT day::text AS d, sum(samples_created)::bigint AS n FROM qbench.rollup_samples_daily ${rollupWhere(sql, f, r)} GROUP BY day`);
+  } else {
+    const s = sampleScope(sql, f, r);
+    rows = await many(ctx, sql, `SELECT ${labDay(sql, ctx, 's.date_created')}::text AS d, count(*)::bigint AS n FROM ${s.from} ${s.where} AND s.date_created IS NOT NULL GROUP BY 1`);
+  }
+  return new Map(rows.map((x) => [x.d, num(x.n)]));
+}
+
+/** Tests created (or reported) per lab day. Rollup unless order_id/unaligned. */
+export async function dailyTests(ctx: Ctx, f: Filters, r: Range | null, kind: 'created' | 'reported'): Promise<Map<string, number>> {
+  const sql = new Sql();
+  let rows: Array<{ d: string; n: number }>;
+  if (canRollup(ctx, r, f)) {
+    const table = kind === 'created' ? 'rollup_tests_created' : 'rollup_tests_reported';
+    const col = kind === 'created' ? 'tests_created' : 'tests_reported';
+    rows = await many(ctx, sql, `SELECT day::text AS d, sum(${col})::bigint AS n FROM qbench.${table} ${rollupWhere(sql, f, r)} GROUP BY day`);
+  } else {
+    const col = kind === 'created' ? 't.date_created' : 't.report_completed_date';
+    const s = testScope(sql, f, r, kind === 'created' ? 'date_created' : 'report_completed_date', { reported: kind === 'reported' });
+    rows = await many(ctx, sql, `SELECT ${labDay(sql, ctx, col)}::text AS d, count(*)::bigint AS n FROM ${s.from} ${s.where} AND ${col} IS NOT NULL GROUP BY 1`);
+  }
+  return new Map(rows.map((x) => [x.d, num(x.n)]));
+}
+
+export interface TatDay {
+  date: string;
+  average_hours: number | null;
+  within_sla: number;
+  beyond_sla: number;
+}
+
+/** Per completion day: mean TAT, within/beyond SLA. Rollup (count_le) unless order_id/state/unaligned. */
+export async function tatDaily(ctx: Ctx, f: Filters, r: Range | null, slaHours: number): Promise<TatDay[]> {
+  const sql = new Sql();
+  let rows: Array<Record<string, unknown>>;
+  if (canRollup(ctx, r, f)) {
+    const slaP = sql.p(slaHours);
+    rows = await many(ctx, sql, `SELECT day::text AS d, sum(tat_sum) / nullif(sum(tat_count), 0) AS avg,
+        sum(qbsync.count_le(tat_hours, ${slaP}::float8))::bigint AS within, sum(tat_count)::bigint AS with_tat
+      FROM qbench.rollup_tests_reported ${rollupWhere(sql, f, r)} GROUP BY day ORDER BY day`);
+  } else {
+    const slaP = sql.p(slaHours);
+    const day = labDay(sql, ctx, 't.report_completed_date');
+    const s = testScope(sql, f, r, 'report_completed_date', { reported: true });
+    rows = await many(ctx, sql, `SELECT ${day}::text AS d, avg(t.tat_hours) AS avg,
+        count(*) FILTER (WHERE t.tat_hours <= ${slaP}::float8)::bigint AS within, count(t.tat_hours)::bigint AS with_tat
+      FROM ${s.from} ${s.where} GROUP BY 1 ORDER BY 1`);
+  }
+  return rows.map((x) => ({
+    date: String(x.d),
+    average_hours: numOrNull(x.avg),
+    within_sla: num(x.within),
+    beyond_sla: num(x.with_tat) - num(x.within),
+  }));
+}
+
+// ------------------------------------------------------------------------------------------------ TAT statistics
+
+/** 1-based ranks of the median (one or two values) and of the p95 (index rule of §7) among n sorted values. */
+export function ranks(n: number): { median: number[]; p95: number } {
+  const median = n % 2 === 1 ? [(n + 1) / 2] : [n / 2, n / 2 + 1];
+  const p95 = Math.max(0, Math.min(Math.floor(n * 0.95) - 1, n - 1)) + 1;
+  return { median, p95 };
+}
+
+export interface TatStats {
+  n: number;
+  average: number | null;
+  median: number | null;
+  p95: number | null;
+  within: number;
+  buckets: number[];
+}
+
+/**
+ * Mean, median, p95 (exact, by rank), within-SLA count and the five distribution buckets over a set of TAT
+ * values given as a SQL source of rows with a column v. One sort (percentile_disc with rank-derived fractions).
+ */
+async function tatStatsOver(ctx: Ctx, sql: Sql, source: string, n: number, slaHours: number): Promise<TatStats> {
+  if (n === 0) return { n: 0, average: null, median: null, p95: null, within: 0, buckets: TAT_BUCKETS.map(() => 0) };
+  const rk = ranks(n);
+  // percentile_disc(f) is the ceil(f*n)-th value; (rank - 0.5)/n lands inside the wanted rank whatever the rounding.
+  const fractions = [...rk.median, rk.p95].map((k) => (k - 0.5) / n);
+  const slaP = sql.p(slaHours);
+  const bucketSql = TAT_BUCKETS.map(([, lo, hi]) => `count(*) FILTER (WHERE v >= ${lo}${hi != null ? ` AND v < ${hi}` : ''})::bigint`).join(', ');
+  const row = await one<Record<string, any>>(ctx, sql, `SELECT count(*)::bigint AS n, avg(v) AS avg,
+      percentile_disc(${sql.p(fractions)}::float8[]) WITHIN GROUP (ORDER BY v) AS pct,
+      count(*) FILTER (WHERE v <= ${slaP}::float8)::bigint AS within, ARRAY[${bucketSql}] AS buckets
+    FROM (${source}) src`);
+  const pct = (row.pct as number[]).map(Number);
+  const median = rk.median.length === 1 ? pct[0] : (pct[0] + pct[1]) / 2;
+  return {
+    n: num(row.n),
+    average: numOrNull(row.avg),
+    median,
+    p95: pct[pct.length - 1],
+    within: num(row.within),
+    buckets: (row.buckets as unknown[]).map(num),
+  };
+}
+
+/**
+ * tests/tat: TAT of tests REPORTED in range (the downloader's date_created_* parameters filter
+ * report_completed_date). Rollup (rollup_tests_reported: unnest of the sorted arrays) unless
+ * order_id/state/unaligned; typed rows otherwise.
+ */
+export async function tatStats(ctx: Ctx, f: Filters, r: Range | null, slaHours: number): Promise<TatStats> {
+  if (canRollup(ctx, r, f)) {
+    const cnt = new Sql();
+    const n = num((await one(ctx, cnt, `SELECT sum(tat_count)::bigint AS n FROM qbench.rollup_tests_reported ${rollupWhere(cnt, f, r)}`)).n);
+    const sql = new Sql();
+    return tatStatsOver(ctx, sql, `SELECT unnest(tat_hours) AS v FROM qbench.rollup_tests_reported ${rollupWhere(sql, f, r)}`, n, slaHours);
+  }
+  const cnt = new Sql();
+  const sc = testScope(cnt, f, r, 'report_completed_date', { reported: true });
+  const n = num((await one(ctx, cnt, `SELECT count(t.tat_hours)::bigint AS n FROM ${sc.from} ${sc.where}`)).n);
+  const sql = new Sql();
+  const s = testScope(sql, f, r, 'report_completed_date', { reported: true });
+  return tatStatsOver(ctx, sql, `SELECT t.tat_hours AS v FROM ${s.from} ${s.where} AND t.tat_hours IS NOT NULL`, n, slaHours);
+}
+
+/** tests/tat series: mean TAT per completion day or ISO week (Monday), lab-local. Same sources as tatStats. */
+export async function tatSeries(ctx: Ctx, f: Filters, r: Range | null, groupBy: 'day' | 'week'): Promise<Array<{ period_start: string; value: number }>> {
+  const sql = new Sql();
+  let rows: Array<{ p: string; v: number }>;
+  if (canRollup(ctx, r, f)) {
+    const period = groupBy === 'day' ? 'day' : `date_trunc('week', day)::date`;
+    rows = await many(ctx, sql, `SELECT ${period}::text AS p, sum(tat_sum) / sum(tat_count) AS v
+      FROM qbench.rollup_tests_reported ${rollupWhere(sql, f, r)} GROUP BY 1 HAVING sum(tat_count) > 0 ORDER BY 1`);
+  } else {
+    const day = labDay(sql, ctx, 't.report_completed_date');
+    const period = groupBy === 'day' ? day : `date_trunc('week', ${day})::date`;
+    const s = testScope(sql, f, r, 'report_completed_date', { reported: true });
+    rows = await many(ctx, sql, `SELECT ${period}::text AS p, avg(t.tat_hours) AS v
+      FROM ${s.from} ${s.where} AND t.tat_hours IS NOT NULL GROUP BY 1 ORDER BY 1`);
+  }
+  return rows.map((x) => ({ period_start: x.p, value: Number(x.v) }));
+}
+
+export interface LabelTat {
+  label: string;
+  average_hours: number;
+  median_hours: number;
+  p95_hours: number;
+  total_tests: number;
+}
+
+/**
+ * tests/tat-breakdown: per label_abbr (NULL = "unknown"), TAT of reported tests CREATED in range. Rollup
+ * (rollup_tests_created arrays) unless unaligned. Medians/p95 by rank within each label (one windowed sort).
+ */
+export async function tatBreakdown(ctx: Ctx, f: Filters, r: Range | null): Promise<LabelTat[]> {
+  const sql = new Sql();
+  let source: string;
+  if (canRollup(ctx, r, f)) {
+    source = `SELECT coalesce(label_abbr, 'unknown') AS label, unnest(tat_hours) AS v FROM qbench.rollup_tests_created ${rollupWhere(sql, f, r)}`;
+  } else {
+    const s = testScope(sql, f, r, 'date_created', { reported: true });
+    source = `SELECT coalesce(t.label_abbr, 'unknown') AS label, t.tat_hours AS v FROM ${s.from} ${s.where} AND t.tat_hours IS NOT NULL`;
+  }
+  const rows = await many<Record<string, unknown>>(ctx, sql, `
+    WITH ranked AS (
+      SELECT label, v, row_number() OVER (PARTITION BY label ORDER BY v) AS rn, count(*) OVER (PARTITION BY label) AS n FROM (${source}) src
+    )
+    SELECT label, max(n)::bigint AS n, avg(v) AS avg,
+           avg(v) FILTER (WHERE rn BETWEEN (n + 1) / 2 AND n / 2 + 1) AS median,
+           max(v) FILTER (WHERE rn = greatest(0, least(floor(n::float8 * 0.95::float8)::bigint - 1, n - 1)) + 1) AS p95
+    FROM ranked GROUP BY label ORDER BY n DESC, label`);
+  return rows.map((x) => ({ label: String(x.label), average_hours: Number(x.avg), median_hours: Number(x.median), p95_hours: Number(x.p95), total_tests: num(x.n) }));
+}
+
+// ------------------------------------------------------------------------------------------------ overviews
+
+export interface Group {
+  key: string;
+  count: number;
+}
+
+/** samples/overview: totals and groups by state and matrix type. Typed rows (the rollups have neither dimension): one scan, GROUPING SETS. */
+export async function samplesOverview(ctx: Ctx, f: Filters, r: Range | null) {
+  const sql = new Sql();
+  const s = sampleScope(sql, f, r);
+  const rows = await many<Record<string, any>>(ctx, sql, `
+    SELECT grouping(coalesce(s.state, 'unknown')) AS gs, grouping(coalesce(s.matrix_type, 'unknown')) AS gm,
+           coalesce(s.state, 'unknown') AS state, coalesce(s.matrix_type, 'unknown') AS matrix,
+           count(*)::bigint AS n, count(s.completed_date)::bigint AS completed
+    FROM ${s.from} ${s.where}
+    GROUP BY GROUPING SETS ((), (coalesce(s.state, 'unknown')), (coalesce(s.matrix_type, 'unknown')))`);
+  const total = rows.find((x) => x.gs === 1 && x.gm === 1);
+  const sort = (a: Group, b: Group) => b.count - a.count || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
+  const byState = rows.filter((x) => x.gs === 0).map((x) => ({ key: String(x.state), count: num(x.n) })).sort(sort);
+  const byMatrix = rows.filter((x) => x.gm === 0).map((x) => ({ key: String(x.matrix), count: num(x.n) })).sort(sort);
+  return { total: num(total?.n), completed: num(total?.completed), byState, byMatrix };
+}
+
+/** tests/overview: totals and groups by state and label. Typed rows (the rollups have no state): one scan, GROUPING SETS. */
+export async function testsOverview(ctx: Ctx, f: Filters, r: Range | null) {
+  const sql = new Sql();
+  const s = testScope(sql, f, r, 'date_created');
+  const rows = await many<Record<string, any>>(ctx, sql, `
+    SELECT grouping(coalesce(t.state, 'unknown')) AS gs, grouping(coalesce(t.label_abbr, 'unknown')) AS gl,
+           coalesce(t.state, 'unknown') AS state, coalesce(t.label_abbr, 'unknown') AS label,
+           count(*)::bigint AS n, count(t.report_completed_date)::bigint AS completed
+    FROM ${s.from} ${s.where}
+    GROUP BY GROUPING SETS ((), (coalesce(t.state, 'unknown')), (coalesce(t.label_abbr, 'unknown')))`);
+  const total = rows.find((x) => x.gs === 1 && x.gl === 1);
+  const sort = (a: Group, b: Group) => b.count - a.count || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
+  const byState = rows.filter((x) => x.gs === 0).map((x) => ({ key: String(x.state), count: num(x.n) })).sort(sort);
+  const byLabel = rows.filter((x) => x.gl === 0).map((x) => ({ key: String(x.label), count: num(x.n) })).sort(sort);
+  return { total: num(total?.n), completed: num(total?.completed), byState, byLabel };
+}
+
+/** tests/label-distribution: tests created per fixed label. Rollup unless order_id/state/unaligned. */
+export async function labelCounts(ctx: Ctx, f: Filters, r: Range | null): Promise<Map<string, number>> {
+  const sql = new Sql();
+  let rows: Array<{ label: string; n: number }>;
+  if (canRollup(ctx, r, f)) {
+    rows = await many(ctx, sql, `SELECT label_abbr AS label, sum(tests_created)::bigint AS n FROM qbench.rollup_tests_created
+      ${rollupWhere(sql, f, r, { labels: LABELS })} GROUP BY 1`);
+  } else {
+    const labelsP = sql.p(LABELS);
+    const s = testScope(sql, f, r, 'date_created');
+    rows = await many(ctx, sql, `SELECT t.label_abbr AS label, count(*)::bigint AS n FROM ${s.from} ${s.where} AND t.label_abbr = ANY(${labelsP}::text[]) GROUP BY 1`);
+  }
+  return new Map(rows.map((x) => [x.label, num(x.n)]));
+}
+
+/** reports/overview: tests in state REPORTED completed in range, within/beyond SLA. Typed rows (the rollups have no state). */
+export async function reportsOverview(ctx: Ctx, f: Filters, r: Range | null, slaHours: number) {
+  const sql = new Sql();
+  const slaP = sql.p(slaHours);
+  const s = testScope(sql, f, r, 'report_completed_date', { reported: true, forceState: 'REPORTED' });
+  const row = await one(ctx, sql, `SELECT count(*)::bigint AS n, count(*) FILTER (WHERE t.tat_hours <= ${slaP}::float8)::bigint AS within,
+      count(*) FILTER (WHERE t.tat_hours > ${slaP}::float8)::bigint AS beyond FROM ${s.from} ${s.where}`);
+  return { total: num(row.n), within: num(row.within), beyond: num(row.beyond) };
+}
+
+// ------------------------------------------------------------------------------------------------ customers
+
+/** customers/new: newest customers created in range (typed table; NULL dates never listed). */
+export async function newCustomers(ctx: Ctx, r: Range | null, limit: number) {
+  const sql = new Sql();
+  const conds = ['NOT c.deleted', 'c.date_created IS NOT NULL', ...(r ? sql.range('c.date_created', r) : [])];
+  return many<{ id: number; name: string | null; created_at: Date }>(ctx, sql, `SELECT c.id, c.customer_name AS name, c.date_created AS created_at
+    FROM qbench.customers c ${where(conds)} ORDER BY c.date_created DESC, c.id DESC LIMIT ${sql.p(limit)}`);
+}
+
+/** customers/top-tests: customers ranked by tests created in range, with tests reported in range. Rollups unless unaligned. */
+export async function topCustomers(ctx: Ctx, r: Range | null, limit: number) {
+  const none: Filters = {};
+  const sql = new Sql();
+  let top: Array<{ id: number; name: string | null; tests: number }>;
+  if (canRollup(ctx, r, none)) {
+    top = await many(ctx, sql, `WITH per AS (SELECT customer_id, sum(tests_created)::bigint AS n FROM qbench.rollup_tests_created
+        ${rollupWhere(sql, none, r, { customerNotNull: true })} GROUP BY 1)
+      SELECT c.id, c.customer_name AS name, per.n AS tests FROM per JOIN qbench.customers c ON c.id = per.customer_id AND NOT c.deleted
+      ORDER BY per.n DESC, c.id LIMIT ${sql.p(limit)}`);
+  } else {
+    const s = testScope(sql, none, r, 'date_created');
+    top = await many(ctx, sql, `SELECT c.id, c.customer_name AS name, count(*)::bigint AS tests
+      FROM ${s.from} JOIN qbench.samples s ON s.id = t.sample_id JOIN qbench.orders o ON o.id = s.order_id
+      JOIN qbench.customers c ON c.id = o.customer_id AND NOT c.deleted ${s.where}
+      GROUP BY c.id ORDER BY 3 DESC, c.id LIMIT ${sql.p(limit)}`);
+  }
+  if (!top.length) return [];
+  const ids = top.map((x) => Number(x.id));
+  const sql2 = new Sql();
+  let reported: Array<{ id: number; n: number }>;
+  if (canRollup(ctx, r, none)) {
+    reported = await many(ctx, sql2, `SELECT customer_id AS id, sum(tests_reported)::bigint AS n FROM qbench.rollup_tests_reported
+      ${rollupWhere(sql2, none, r, { customerIds: ids })} GROUP BY 1`);
+  } else {
+    const idsP = sql2.p(ids);
+    const s = testScope(sql2, none, r, 'report_completed_date', { reported: true });
+    reported = await many(ctx, sql2, `SELECT o.customer_id AS id, count(*)::bigint AS n
+      FROM ${s.from} JOIN qbench.samples s ON s.id = t.sample_id JOIN qbench.orders o ON o.id = s.order_id
+      ${s.where} AND o.customer_id = ANY(${idsP}::bigint[]) GROUP BY 1`);
+  }
+  const rep = new Map(reported.map((x) => [Number(x.id), num(x.n)]));
+  return top.map((x) => ({ id: Number(x.id), name: x.name, tests: num(x.tests), tests_reported: rep.get(Number(x.id)) ?? 0 }));
+}
+
+// ------------------------------------------------------------------------------------------------ filters, sync status
+
+/** Distinct non-null states of a table by loose index scan on its state index (no full scan). */
+async function distinctStates(ctx: Ctx, table: 'tests' | 'samples'): Promise<string[]> {
+  const { rows } = await ctx.pool.query<{ state: string }>(`
+    WITH RECURSIVE st AS (
+      (SELECT state FROM qbench.${table} WHERE state IS NOT NULL AND NOT deleted ORDER BY state LIMIT 1)
+      UNION ALL
+      SELECT (SELECT x.state FROM qbench.${table} x WHERE x.state > st.state AND NOT x.deleted ORDER BY x.state LIMIT 1) FROM st WHERE st.state IS NOT NULL
+    ) SELECT state FROM st WHERE state IS NOT NULL`);
+  return rows.map((x) => x.state);
+}
+
+export async function filterValues(ctx: Ctx) {
+  const [customers, sampleStates, testStates, last] = await Promise.all([
+    ctx.pool.query<{ id: number; name: string | null }>(`SELECT id, customer_name AS name FROM qbench.customers WHERE NOT deleted ORDER BY customer_name NULLS LAST, id`),
+    distinctStates(ctx, 'samples'),
+    distinctStates(ctx, 'tests'),
+    lastUpdatedAt(ctx),
+  ]);
+  return { customers: customers.rows, sampleStates, testStates, lastUpdatedAt: last };
+}
+
+export async function syncStatus(ctx: Ctx, entity: string) {
+  const { rows } = await ctx.pool.query<Record<string, any>>(
+    `SELECT c.updated_at, c.status AS checkpoint_status, w.since_at AS watermark_at,
+            (SELECT max(e.finished_at) FROM qbsync.sync_run_entities e WHERE e.entity = $1 AND e.status = 'succeeded') AS last_success_at
+     FROM (SELECT $1::text AS entity) x
+     LEFT JOIN qbsync.checkpoints c ON c.entity = x.entity
+     LEFT JOIN qbsync.watermarks w ON w.entity = x.entity`,
+    [entity],
+  );
+  return rows[0];
+}

@@ -1,0 +1,133 @@
+/**
+ * Request validation with ajv (JSON Schema 2020-12, the dialect of OpenAPI 3.1) against the same schemas the
+ * OpenAPI document is built from (schemas/api/*.json). Query values arrive as strings (or arrays when
+ * repeated) and are coerced to the schema's types; defaults are filled in; unknown parameters are refused.
+ * Every failure becomes a 400 naming the parameter and the rule, never a 500.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
+import formatsPlugin from 'ajv-formats';
+import { badRequest, type ErrorDetail } from './http.js';
+
+const addFormats = formatsPlugin.default;
+
+export const SCHEMA_DIR = fileURLToPath(new URL('../schemas/api/', import.meta.url));
+export const SCHEMA_BASE = 'https://qbsync.dev/schemas/api/';
+
+export type Part = 'query' | 'params' | 'body' | 'response';
+
+export interface SchemaFile {
+  $id: string;
+  title?: string;
+  description?: string;
+  $defs: Partial<Record<Part, Record<string, any>>> & Record<string, any>;
+}
+
+let cache: { files: Map<string, SchemaFile>; ajv: Ajv2020; responseAjv: Ajv2020 } | undefined;
+
+function newAjv(coerce: boolean): Ajv2020 {
+  const ajv = new Ajv2020({ allErrors: true, coerceTypes: coerce, useDefaults: coerce, strict: false, allowUnionTypes: true });
+  addFormats(ajv);
+  return ajv;
+}
+
+/** Every schema file under schemas/api, by name without .json. */
+export function schemaFiles(): Map<string, SchemaFile> {
+  if (cache) return cache.files;
+  const files = new Map<string, SchemaFile>();
+  const ajv = newAjv(true);
+  const responseAjv = newAjv(false);
+  for (const name of fs.readdirSync(SCHEMA_DIR).filter((f) => f.endsWith('.json')).sort()) {
+    const file = JSON.parse(fs.readFileSync(path.join(SCHEMA_DIR, name), 'utf8')) as SchemaFile;
+    if (file.$id !== SCHEMA_BASE + name) throw new Error(`schemas/api/${name}: $id must be ${SCHEMA_BASE + name}`);
+    files.set(name.replace(/\.json$/, ''), file);
+    ajv.addSchema(file);
+    responseAjv.addSchema(file);
+  }
+  cache = { files, ajv, responseAjv };
+  return files;
+}
+
+const compiled = new Map<string, ValidateFunction>();
+
+function validatorFor(operationId: string, part: Part): ValidateFunction | undefined {
+  const key = `${operationId}#${part}`;
+  if (compiled.has(key)) return compiled.get(key);
+  const files = schemaFiles();
+  const file = files.get(operationId);
+  let fn: ValidateFunction | undefined;
+  if (file?.$defs?.[part]) {
+    const ajv = part === 'response' ? cache!.responseAjv : cache!.ajv;
+    fn = ajv.getSchema(`${file.$id}#/$defs/${part}`);
+  }
+  compiled.set(key, fn as ValidateFunction);
+  return fn;
+}
+
+export function hasPart(operationId: string, part: Part): boolean {
+  return Boolean(schemaFiles().get(operationId)?.$defs?.[part]);
+}
+
+function describe(e: ErrorObject, where: 'query' | 'path' | 'body'): ErrorDetail {
+  let parameter = e.instancePath.replace(/^\//, '').split('/')[0] || undefined;
+  let message = e.message ?? 'is invalid';
+  switch (e.keyword) {
+    case 'additionalProperties':
+      parameter = String(e.params.additionalProperty);
+      message = where === 'query' ? 'unknown parameter' : 'unknown field';
+      break;
+    case 'required':
+      parameter = String(e.params.missingProperty);
+      message = 'is required';
+      break;
+    case 'enum':
+      message = `must be one of ${(e.params.allowedValues as unknown[]).map(String).join(', ')}`;
+      break;
+    case 'pattern':
+      message = e.parentSchema && (e.parentSchema as any)['x-pattern-description'] ? `must be ${(e.parentSchema as any)['x-pattern-description']}` : 'has an invalid format';
+      break;
+    case 'type':
+      message = Array.isArray(e.data) ? 'must be given once' : `must be ${e.params.type === 'integer' ? 'a whole number' : e.params.type}`;
+      break;
+  }
+  return { parameter, in: where, rule: e.keyword, message };
+}
+
+/**
+ * Validates (and coerces, and fills defaults into) a copy of `input`. Throws a 400 HttpError on failure.
+ */
+export function validatePart(operationId: string, part: 'query' | 'params' | 'body', input: unknown): Record<string, any> {
+  const fn = validatorFor(operationId, part);
+  const where = part === 'params' ? 'path' : part;
+  const data = input && typeof input === 'object' ? { ...(input as Record<string, unknown>) } : input ?? {};
+  if (!fn) {
+    // No schema for this part: nothing may be sent in it.
+    const keys = data && typeof data === 'object' ? Object.keys(data) : [];
+    if (keys.length) throw badRequest(keys.map((k) => ({ parameter: k, in: where, rule: 'additionalProperties', message: where === 'query' ? 'unknown parameter' : 'unknown field' })));
+    return {};
+  }
+  if (!fn(data)) {
+    const seen = new Set<string>();
+    const details: ErrorDetail[] = [];
+    for (const e of fn.errors ?? []) {
+      if (e.keyword === 'if') continue;
+      const d = describe(e, where);
+      const key = `${d.parameter}|${d.rule}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      details.push(d);
+    }
+    throw badRequest(details.length ? details : [{ in: where, rule: 'schema', message: 'is invalid' }]);
+  }
+  return data as Record<string, any>;
+}
+
+/** Checks a response body against its documented schema (tests use it for every answer). */
+export function responseErrors(operationId: string, body: unknown): string[] | undefined {
+  const fn = validatorFor(operationId, 'response');
+  if (!fn) return undefined;
+  if (fn(body)) return [];
+  return (fn.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message}`);
+}
