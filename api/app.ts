@@ -7,6 +7,7 @@
  */
 import express, { type NextFunction, type Request, type Response } from 'express';
 import swaggerUi from 'swagger-ui-express';
+import pg from 'pg';
 import { redactString } from '../core/index.js';
 import { maskTokens, verifyToken, type Principal } from './auth/tokens.js';
 import { dataVersion, etagFor, notModified, setCacheHeaders } from './etag.js';
@@ -25,6 +26,10 @@ import { syncRoutes } from './routes/sync.js';
 import { monitoringRoutes } from './routes/monitoring.js';
 
 export const BODY_LIMIT = '32kb';
+
+// bigint[] columns (batch_ids, test_ids…) as numbers, like the scalar int8 parser core/database.ts installs.
+const int8Array = pg.types.getTypeParser(1016 as pg.types.TypeId);
+pg.types.setTypeParser(1016 as pg.types.TypeId, (v: string) => (int8Array(v) as Array<string | null>).map((x) => (x === null ? null : Number(x))));
 
 /** All routes, in documentation order. */
 export function allRoutes(): RouteDef[] {

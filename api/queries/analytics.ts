@@ -145,23 +145,27 @@ export async function overdueOrders(ctx: Ctx, r: Range, p: OverdueParams) {
   const ref = r.to ? `${sql.p(r.to.instant)}::timestamptz` : 'now()';
   const open = hours(`${ref} - o.date_created`);
   const base = ['NOT o.deleted', 'o.date_created IS NOT NULL', ...sql.range('o.date_created', r), `(o.state IS NULL OR o.state <> 'REPORTED')`];
-  const overdueP = sql.p(p.minDays * 24);
-  const slaP = sql.p(p.slaHours);
-  const warnLo = sql.p(Math.max(0, p.minDays - p.warningDays) * 24);
-  const per = period(sql, ctx, 'o.date_created', p.interval);
-  const cte = `WITH active AS (
-      SELECT o.id, o.custom_formatted_id, o.customer_id, c.customer_name, o.state, o.date_created, ${open} AS open_hours, ${per} AS period
+  // Every statement below shares these parameters; the params CTE gives each one its type even where unused.
+  const cte = `WITH params AS (
+      SELECT ${sql.p(p.minDays * 24)}::float8 AS overdue_h, ${sql.p(p.slaHours)}::float8 AS sla_h,
+             ${sql.p(Math.max(0, p.minDays - p.warningDays) * 24)}::float8 AS warn_h, ${sql.p(p.topLimit)}::int AS top_l,
+             ${sql.p(p.clientLimit)}::int AS client_l, ${sql.p(p.warningLimit)}::int AS warn_l, ${sql.p(p.interval)}::text AS unit,
+             ${sql.p(ctx.tz)}::text AS tz
+    ), active AS (
+      SELECT o.id, o.custom_formatted_id, o.customer_id, c.customer_name, o.state, o.date_created, ${open} AS open_hours,
+             date_trunc((SELECT unit FROM params), o.date_created AT TIME ZONE (SELECT tz FROM params))::date::text AS period
       FROM qbench.orders o LEFT JOIN qbench.customers c ON c.id = o.customer_id ${where(base)}
-    ), overdue AS (SELECT * FROM active WHERE open_hours >= ${overdueP}::float8)`;
+    ), overdue AS (SELECT * FROM active WHERE open_hours >= (SELECT overdue_h FROM params))`;
   const q = (text: string) => rows(ctx, sql, `${cte} ${text}`);
   const [kpi, top, clients, warning, timeline, heatmap, states] = await Promise.all([
     q(`SELECT (SELECT count(*) FROM active)::bigint AS active, count(*)::bigint AS total, avg(open_hours) AS avg, max(open_hours) AS max,
-         count(*) FILTER (WHERE open_hours > ${slaP}::float8)::bigint AS beyond FROM overdue`),
-    q(`SELECT * FROM overdue ORDER BY open_hours DESC, id LIMIT ${sql.p(p.topLimit)}`),
+         count(*) FILTER (WHERE open_hours > (SELECT sla_h FROM params))::bigint AS beyond FROM overdue`),
+    q(`SELECT * FROM overdue ORDER BY open_hours DESC, id LIMIT (SELECT top_l FROM params)`),
     q(`SELECT customer_id, customer_name, count(*)::bigint AS n, sum(open_hours) AS total, avg(open_hours) AS avg, max(open_hours) AS max
-       FROM overdue GROUP BY customer_id, customer_name ORDER BY sum(open_hours) DESC, customer_id LIMIT ${sql.p(p.clientLimit)}`),
+       FROM overdue GROUP BY customer_id, customer_name ORDER BY sum(open_hours) DESC, customer_id LIMIT (SELECT client_l FROM params)`),
     p.warningDays > 0 && Math.max(0, p.minDays - p.warningDays) < p.minDays
-      ? q(`SELECT * FROM active WHERE open_hours >= ${warnLo}::float8 AND open_hours < ${overdueP}::float8 ORDER BY open_hours DESC, id LIMIT ${sql.p(p.warningLimit)}`)
+      ? q(`SELECT * FROM active WHERE open_hours >= (SELECT warn_h FROM params) AND open_hours < (SELECT overdue_h FROM params)
+           ORDER BY open_hours DESC, id LIMIT (SELECT warn_l FROM params)`)
       : Promise.resolve([]),
     q(`SELECT period, count(*)::bigint AS n FROM overdue GROUP BY period ORDER BY period`),
     q(`SELECT customer_id, customer_name, period, count(*)::bigint AS n FROM overdue GROUP BY 1, 2, 3 ORDER BY customer_name NULLS LAST, period`),
