@@ -28,8 +28,8 @@ import { monitoringRoutes } from './routes/monitoring.js';
 export const BODY_LIMIT = '32kb';
 
 // bigint[] columns (batch_ids, test_ids…) as numbers, like the scalar int8 parser core/database.ts installs.
-const int8Array = pg.types.getTypeParser(1016 as pg.types.TypeId);
-pg.types.setTypeParser(1016 as pg.types.TypeId, (v: string) => (int8Array(v) as Array<string | null>).map((x) => (x === null ? null : Number(x))));
+const int8Array = pg.types.getTypeParser(1016 as never);
+pg.types.setTypeParser(1016 as never, (v: string) => (int8Array(v) as Array<string | null>).map((x) => (x === null ? null : Number(x))));
 
 /** All routes, in documentation order. */
 export function allRoutes(): RouteDef[] {
