@@ -75,10 +75,10 @@ describe('api: metrics equal an independent computation from the simulator truth
     const sim = f.sim!;
     const customers = sim.truth.ids('customer').map((id) => sim.truth.get('customer', id)!);
     const orders = new Map(sim.truth.ids('order').map((id) => [id, sim.truth.get('order', id)!] as [number, Rec]));
-    const samples = sim.truth.ids('sample').map((id) => sim.truth.get('sample', id)!);
+    const samples = sim.truth.ids('sample').map((id) => sim.truth.get('sample', id)! as Rec);
     const sampleById = new Map(samples.map((s) => [Number(s.id), s]));
     const tests = sim.truth.ids('test').map((id) => {
-      const x = sim.truth.get('test', id)!;
+      const x = sim.truth.get('test', id)! as Rec;
       const s = sampleById.get(Number(x.sample_id));
       const o = s ? orders.get(Number(s.order_id)) : undefined;
       const created = ts(x.date_created);
