@@ -228,15 +228,36 @@ export async function startEmbeddedPostgres(opts: EmbeddedPgOptions): Promise<Em
   registerSecret(password);
   const urlFor = (port: number, db: string) => `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/${db}`;
 
-  const already = runningPort(dataDir);
-  if (already && (await canConnect(urlFor(already, 'postgres')))) {
-    logger?.debug('embedded PostgreSQL already running; reusing it', { port: already });
-    await ensureDatabase(urlFor(already, 'postgres'), database);
-    return { url: urlFor(already, database), adminUrl: urlFor(already, 'postgres'), port: already, owned: false, stop: async () => undefined };
-  }
-
   const runAs = postgresUser(logger);
   const bins = reachableBinaries(await locateBinaries(), runAs, logger);
+  // Whoever starts the server records its pid; a server whose starter is gone (killed, crashed) is
+  // adopted by the next process, so it will be stopped when that one exits.
+  const ownerFile = path.join(stateDir, `${path.basename(dataDir)}.owner`);
+  const stopper = (port: number) => {
+    let stopped = false;
+    return async () => {
+      if (stopped) return;
+      stopped = true;
+      try {
+        if (Number(fs.readFileSync(ownerFile, 'utf8')) === process.pid) fs.rmSync(ownerFile, { force: true });
+      } catch {
+        /* no owner file */
+      }
+      run(bins.pg_ctl, ['-D', dataDir, '-m', 'fast', '-w', '-t', '60', 'stop'], runAs, `stop (port ${port})`);
+    };
+  };
+
+  const already = runningPort(dataDir);
+  if (already && (await canConnect(urlFor(already, 'postgres')))) {
+    await ensureDatabase(urlFor(already, 'postgres'), database);
+    const adopt = !ownerAlive(ownerFile);
+    if (adopt) fs.writeFileSync(ownerFile, String(process.pid));
+    logger?.info(adopt ? 'embedded PostgreSQL was left running by a process that stopped; adopting it' : 'embedded PostgreSQL already running; sharing it', { port: already });
+    return {
+      url: urlFor(already, database), adminUrl: urlFor(already, 'postgres'), port: already, owned: adopt,
+      stop: adopt ? stopper(already) : async () => undefined,
+    };
+  }
   openParents(dataDir, runAs, logger);
   fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   if (runAs.uid !== undefined) fs.chownSync(dataDir, runAs.uid, runAs.gid!);
@@ -275,18 +296,19 @@ export async function startEmbeddedPostgres(opts: EmbeddedPgOptions): Promise<Em
     }
     throw err;
   }
+  fs.writeFileSync(ownerFile, String(process.pid));
   await ensureDatabase(urlFor(port, 'postgres'), database);
   logger?.debug('embedded PostgreSQL started', { port, dataDir });
-  let stopped = false;
-  return {
-    url: urlFor(port, database),
-    adminUrl: urlFor(port, 'postgres'),
-    port,
-    owned: true,
-    async stop() {
-      if (stopped) return;
-      stopped = true;
-      run(bins.pg_ctl, ['-D', dataDir, '-m', 'fast', '-w', '-t', '60', 'stop'], runAs, 'stop');
-    },
-  };
+  return { url: urlFor(port, database), adminUrl: urlFor(port, 'postgres'), port, owned: true, stop: stopper(port) };
+}
+
+function ownerAlive(ownerFile: string): boolean {
+  try {
+    const pid = Number(fs.readFileSync(ownerFile, 'utf8'));
+    if (!pid || pid === process.pid) return false;
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
