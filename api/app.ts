@@ -24,6 +24,7 @@ import { analyticsRoutes } from './routes/analytics.js';
 import { entityRoutes } from './routes/entities.js';
 import { syncRoutes } from './routes/sync.js';
 import { monitoringRoutes } from './routes/monitoring.js';
+import { mountDashboard } from './dashboard/index.js';
 
 export const BODY_LIMIT = '32kb';
 
@@ -146,6 +147,8 @@ export function createApp(deps: AppDeps): QbsyncApp {
     next();
   });
   app.use('/api/docs', swaggerUi.serve, swaggerUi.setup(openapi, { customSiteTitle: 'qbsync API' }));
+
+  mountDashboard(app);
 
   app.use((req: Request, _res: Response, next: NextFunction) => {
     next(new HttpError(404, 'not_found', `no route ${req.method} ${maskTokens(req.path).slice(0, 200)}`));

@@ -58,8 +58,8 @@ export function url(path, params = {}) {
 
 /**
  * @param {string} path  e.g. /api/v1/metrics/summary
- * @param {{ params?: Record<string, unknown>, method?: string, body?: unknown, signal?: AbortSignal, auth?: boolean }} [opts]
- * @returns {Promise<any>}
+ * @param {{ params?: Record<string, unknown>, method?: string, body?: unknown, signal?: AbortSignal, auth?: boolean, withHeaders?: boolean }} [opts]
+ * @returns {Promise<any>} the parsed body, or with `withHeaders` {body, etag, lastModified}
  */
 export async function api(path, opts = {}) {
   /** @type {Record<string, string>} */
@@ -100,6 +100,7 @@ export async function api(path, opts = {}) {
     throw e;
   }
   if (body === null && text) throw new ApiError(res.status, 'bad_json', 'The API answered with something that is not JSON.');
+  if (opts.withHeaders) return { body, etag: res.headers.get('ETag'), lastModified: res.headers.get('Last-Modified') };
   return body;
 }
 

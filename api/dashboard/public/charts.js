@@ -58,6 +58,18 @@ if (chartsAvailable()) {
   else Chart.defaults.animation.duration = 250;
 }
 
+// Chart.js follows its container with a ResizeObserver; when the layout jumps (rotation, a window snapped from
+// wide to narrow, the grid going from two columns to one) an observer callback can be skipped and a canvas
+// keeps its old width. A resize of the window re-measures every chart once per frame.
+let resizeFrame = 0;
+window.addEventListener('resize', () => {
+  if (!chartsAvailable() || resizeFrame) return;
+  resizeFrame = requestAnimationFrame(() => {
+    resizeFrame = 0;
+    for (const canvas of document.querySelectorAll('canvas')) Chart.getChart(canvas)?.resize();
+  });
+});
+
 /**
  * Draws or updates the chart on a canvas. The config's type must not change between calls (it is recreated
  * if it does).

@@ -17,7 +17,7 @@ const ID_FIELDS = {
 };
 /** Nested objects / arrays named after a kind. @type {Record<string, Kind>} */
 const NESTED = {
-  customer: 'customers', customers: 'customers', order: 'orders', orders: 'orders', sample: 'samples', samples: 'samples', test: 'tests', tests: 'tests',
+  customer: 'customers', customers: 'customers', order: 'orders', orders: 'orders', recent_orders: 'orders', sample: 'samples', samples: 'samples', test: 'tests', tests: 'tests',
 };
 /** Preferred first columns for tables of related records. */
 const COLUMN_ORDER = ['id', 'custom_formatted_id', 'label_abbr', 'title', 'customer_name', 'name', 'state', 'sample_type', 'date_created', 'report_completed_date', 'completed_date', 'tat_hours'];
@@ -27,6 +27,8 @@ const titleEl = /** @type {HTMLElement} */ (document.getElementById('detail-titl
 const bodyEl = /** @type {HTMLElement} */ (document.getElementById('detail-body'));
 const backBtn = /** @type {HTMLButtonElement} */ (document.getElementById('detail-back'));
 const closeBtn = /** @type {HTMLButtonElement} */ (document.getElementById('detail-close'));
+
+const HISTORY_PARAMS = { limit: 50, include_records: false };
 
 /** @type {Array<{kind: string, id: string}>} */
 let stack = [];
@@ -96,19 +98,22 @@ export async function openDetail(kind, id) {
   closeBtn.focus();
 
   const base = `/api/v1/entities/${kind}/${key}`;
+  const historyPath = `${base}/history`;
   const [detail, history] = await Promise.allSettled([
-    api(base, { params: extraParams(), signal: ctl.signal }),
-    api(`${base}/history`, { params: { limit: 100 }, signal: ctl.signal }),
+    api(kind === 'tests' || kind === 'samples' ? `${base}/full` : base, { params: kind === 'customers' ? {} : extraParams(), signal: ctl.signal }),
+    api(historyPath, { params: HISTORY_PARAMS, signal: ctl.signal }),
   ]);
   if (ctl.signal.aborted) return;
   clear(bodyEl);
   if (detail.status === 'rejected' && isAbort(detail.reason)) return;
 
+  /** @type {HTMLElement[]} */
+  let extra = [];
   if (detail.status === 'rejected') {
     const e = detail.reason;
     bodyEl.append(el('p', { class: 'error', role: 'alert' }, e?.status === 404 ? `${SINGULAR[kind]} ${key} was not found in the warehouse.` : `Could not load this record: ${e?.message ?? e}`));
   } else {
-    renderDetail(kind, detail.value);
+    extra = renderDetail(kind, detail.value);
   }
 
   const hs = el('section', { class: 'history', 'aria-labelledby': 'history-title' }, el('h3', { id: 'history-title' }, 'Raw history'));
@@ -116,9 +121,10 @@ export async function openDetail(kind, id) {
     const e = history.reason;
     hs.append(el('p', { class: e?.status === 404 ? 'muted' : 'error' }, e?.status === 404 ? 'No raw events for this record.' : `Could not load the history: ${e?.message ?? e}`));
   } else {
-    renderHistory(hs, history.value);
+    renderHistory(hs, history.value, historyPath);
   }
   bodyEl.append(hs);
+  if (extra.length) bodyEl.append(el('h3', { class: 'more-title' }, 'Related records and raw payload'), ...extra);
   dialog.dataset.state = detail.status === 'fulfilled' ? 'loaded' : 'error';
 }
 
@@ -127,7 +133,14 @@ export async function openDetail(kind, id) {
 /** @param {unknown} v */
 const isPlainObject = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
 
-/** @param {string} kind @param {any} body */
+/** Fields shown in the nested sections rather than the main list. */
+const COLLAPSED_FIELDS = new Set(['payload', 'sla']);
+
+/**
+ * The record's own fields (with its SLA status and links to its relatives) into the panel; returns the
+ * collapsible sections (relatives' fields, the raw payload) shown after the history.
+ * @param {string} kind @param {any} body @returns {HTMLElement[]}
+ */
 function renderDetail(kind, body) {
   const singular = kind.replace(/s$/, '');
   /** @type {Record<string, any>} */
@@ -140,19 +153,65 @@ function renderDetail(kind, body) {
   }
   const state = main?.state;
   if (state) titleEl.append(' ', el('span', { class: 'badge', 'data-state': state }, String(state)));
+  if (main?.deleted) titleEl.append(' ', el('span', { class: 'badge', 'data-state': 'CANCELLED' }, 'deleted'));
+
+  // Relatives as links: the sample, order and customer objects of the answer (and counts of child lists).
+  const links = el('p', { class: 'related-links' });
+  for (const [k, v] of related) {
+    const kk = NESTED[k];
+    if (kk && isPlainObject(v) && v.id != null) {
+      if (links.childNodes.length) links.append(' · ');
+      const name = v.customer_name ?? v.custom_formatted_id ?? v.sample_name ?? null;
+      links.append(entityLink(kk, v.id, `${SINGULAR[kk]} ${v.id}${name ? ` (${name})` : ''}`));
+    } else if (Array.isArray(v) && v.length && isPlainObject(v[0])) {
+      if (links.childNodes.length) links.append(' · ');
+      links.append(el('span', { class: 'muted' }, `${v.length} ${labelOf(k)}`));
+    }
+  }
+  if (links.childNodes.length) bodyEl.append(links);
 
   const dl = el('dl', { class: 'kv' });
+  if (isPlainObject(main?.sla)) dl.append(el('dt', {}, 'SLA'), el('dd', {}, slaText(main.sla)));
   /** @type {Array<[string, any]>} */
   const nested = [];
   for (const [k, v] of Object.entries(main ?? {})) {
-    if (isPlainObject(v) || (Array.isArray(v) && v.some(isPlainObject))) {
-      nested.push([k, v]);
+    if (COLLAPSED_FIELDS.has(k) || isPlainObject(v) || (Array.isArray(v) && v.some(isPlainObject))) {
+      if (k !== 'sla') nested.push([k, v]);
       continue;
     }
     dl.append(el('dt', {}, labelOf(k)), el('dd', {}, valueNode(k, v)));
   }
   bodyEl.append(el('section', { class: 'record', 'aria-label': `${SINGULAR[kind]} fields` }, dl));
-  for (const [k, v] of [...nested, ...related]) bodyEl.append(renderNested(k, v));
+  return [...related, ...nested].filter(([, v]) => v != null).map(([k, v]) => collapsible(k, v));
+}
+
+/** @param {any} sla */
+function slaText(sla) {
+  const status = String(sla.status ?? 'unknown').replace(/_/g, ' ');
+  const parts = [status];
+  if (sla.tat_hours != null) parts.push(`TAT ${fmtHours(sla.tat_hours)}`);
+  else if (sla.completion_hours != null) parts.push(`completed in ${fmtHours(sla.completion_hours)}`);
+  else if (sla.age_hours != null) parts.push(`open ${fmtHours(sla.age_hours)}`);
+  if (sla.sla_hours != null) parts.push(`SLA ${sla.sla_hours} h`);
+  const cls = /within|on track/.test(status) ? 'good' : /beyond|overdue/.test(status) ? 'bad' : /risk/.test(status) ? 'warn' : '';
+  return el('span', { class: `sla ${cls}`.trim() }, parts.join(' · '));
+}
+
+/** A nested object or list in a <details> (closed), titled with its name and size. @param {string} key @param {any} v */
+function collapsible(key, v) {
+  const d = el('details', { class: 'nested' });
+  const count = Array.isArray(v) ? ` (${v.length})` : '';
+  const what = key === 'payload' ? 'raw payload (as landed from QBench)' : labelOf(key);
+  d.append(el('summary', {}, `${what}${count}`));
+  const inner = renderNested(key, v);
+  const head = inner.querySelector(':scope > h3');
+  if (head) {
+    const link = head.querySelector('button');
+    if (link) head.replaceWith(el('p', { class: 'small' }, link));
+    else head.remove();
+  }
+  d.append(inner);
+  return d;
 }
 
 /** @param {string} k */
@@ -241,14 +300,17 @@ function columnsOf(rows) {
  * @returns {Array<[string, unknown, unknown]> | null}
  */
 export function changesOf(ev) {
-  const c = ev?.changes ?? ev?.diff ?? ev?.changed ?? null;
+  const c = ev && 'changes' in ev ? ev.changes : ev?.diff ?? null;
   if (c == null) return null;
   /** @type {Array<[string, unknown, unknown]>} */
   const out = [];
   if (Array.isArray(c)) {
     for (const x of c) {
       if (typeof x === 'string') out.push([x, undefined, undefined]);
-      else out.push([String(x.field ?? x.path ?? x.key ?? x.name ?? '?'), x.old ?? x.before ?? x.from ?? x.previous, x.new ?? x.after ?? x.to ?? x.value ?? x.current]);
+      else {
+        const pick = (/** @type {string[]} */ names) => { for (const n of names) if (x && n in x) return x[n]; return undefined; };
+        out.push([String(x.field ?? x.path ?? x.key ?? x.name ?? '?'), pick(['old', 'before', 'from', 'previous']), pick(['new', 'after', 'to', 'value', 'current'])]);
+      }
     }
   } else if (isPlainObject(c)) {
     for (const [k, x] of Object.entries(c)) {
@@ -268,43 +330,80 @@ function short(v) {
   return s.length > 120 ? `${s.slice(0, 117)}…` : s;
 }
 
-/** @param {HTMLElement} section @param {any} body */
-function renderHistory(section, body) {
+/** @param {any} ev */
+function eventItem(ev) {
+  const at = ev.fetched_at ?? ev.at;
+  const source = ev.fetch_kind ?? ev.kind ?? ev.source;
+  const head = el('div', { class: 'event-head' },
+    el('time', { datetime: at ?? '', title: at ?? '' }, fmtDateTime(at)),
+    source ? el('span', { class: 'tag', title: 'how the record arrived: a list page, a detail fetch or the updates feed' }, String(source)) : '',
+    ev.run_id ? el('span', { class: 'run', title: `sync run ${ev.run_id}` }, `run ${String(ev.run_id).slice(0, 8)}`) : '');
+  const li = el('li', { class: 'event', 'data-fetch-id': ev.fetch_id ?? '' }, head);
+  if (ev.endpoint) li.append(el('div', { class: 'muted small mono' }, `${ev.endpoint}${ev.page_number != null ? ` · page ${ev.page_number}` : ''}`));
+  const changes = changesOf(ev);
+  if (changes === null) {
+    li.append(el('p', { class: 'small' }, 'First seen: the record as first landed.'));
+  } else if (!changes.length) {
+    li.append(el('p', { class: 'small muted' }, 'Fetched again, unchanged.'));
+  } else {
+    const raw = Array.isArray(ev.changes) ? ev.changes : [];
+    const ul = el('ul', { class: 'changes' });
+    changes.slice(0, 60).forEach(([field, before, after], i) => {
+      const kind = raw[i]?.change;
+      const li2 = el('li', {}, el('code', {}, field), ': ');
+      if (kind === 'added') li2.append(el('ins', {}, short(after)), el('span', { class: 'muted' }, ' (added)'));
+      else if (kind === 'removed') li2.append(el('del', {}, short(before)), el('span', { class: 'muted' }, ' (removed)'));
+      else {
+        if (before !== undefined) li2.append(el('del', {}, short(before)), ' → ');
+        li2.append(el('ins', {}, short(after)));
+      }
+      ul.append(li2);
+    });
+    if (changes.length > 60) ul.append(el('li', { class: 'muted' }, `… ${changes.length - 60} more`));
+    li.append(ul);
+  }
+  return li;
+}
+
+/**
+ * Events in the API's order (oldest first), with "Load more" while the API has more (next_after_fetch_id).
+ * @param {HTMLElement} section @param {any} body @param {string} path
+ */
+function renderHistory(section, body, path) {
   const events = Array.isArray(body) ? body : body?.events ?? body?.history ?? body?.items ?? [];
   if (!events.length) {
     section.append(el('p', { class: 'muted' }, 'No raw events for this record.'));
     return;
   }
-  const total = body?.total ?? events.length;
-  section.append(el('p', { class: 'muted' }, `${total} event${total === 1 ? '' : 's'} landed for this record, newest first.`));
+  const summary = el('p', { class: 'muted history-summary' });
   const list = el('ol', { class: 'history-list' });
-  for (const ev of events) {
-    const at = ev.fetched_at ?? ev.at;
-    const head = el('div', { class: 'event-head' },
-      el('time', { datetime: at ?? '', title: at ?? '' }, fmtDateTime(at)),
-      ev.kind || ev.source ? el('span', { class: 'tag' }, String(ev.kind ?? ev.source)) : '',
-      ev.deleted || ev.operation === 'delete' || ev.change === 'deleted' ? el('span', { class: 'tag bad' }, 'deleted') : '',
-      ev.run_id ? el('span', { class: 'run', title: `run ${ev.run_id}` }, `run ${String(ev.run_id).slice(0, 8)}`) : '');
-    const li = el('li', { class: 'event' }, head);
-    if (ev.endpoint) li.append(el('div', { class: 'muted small mono' }, String(ev.endpoint)));
-    const changes = changesOf(ev);
-    if (changes === null || ev.first_seen || ev.change === 'created' || ev.operation === 'insert') {
-      if (!changes?.length) li.append(el('p', { class: 'small' }, ev.first_seen || ev.change === 'created' || ev.operation === 'insert' ? 'First seen.' : 'No field changes recorded.'));
-    }
-    if (changes && changes.length) {
-      const ul = el('ul', { class: 'changes' });
-      for (const [field, before, after] of changes.slice(0, 60)) {
-        const li2 = el('li', {}, el('code', {}, field), ': ');
-        if (before !== undefined) li2.append(el('del', {}, short(before)), ' → ');
-        li2.append(el('ins', {}, short(after)));
-        ul.append(li2);
+  let shown = 0;
+  let versions = 0;
+  /** @param {any} b */
+  const add = (b) => {
+    const evs = Array.isArray(b) ? b : b?.events ?? [];
+    for (const ev of evs) list.append(eventItem(ev));
+    shown += evs.length;
+    versions += b?.versions ?? evs.filter((/** @type {any} */ e) => e.changed !== false).length;
+    summary.textContent = `${shown} raw event${shown === 1 ? '' : 's'} carried this record (${versions} distinct version${versions === 1 ? '' : 's'}), oldest first.`;
+  };
+  add(body);
+  section.append(summary, list);
+  let next = body?.next_after_fetch_id ?? null;
+  if (next != null) {
+    const more = el('button', { type: 'button', class: 'ghost small' }, 'Load more events');
+    more.addEventListener('click', async () => {
+      more.setAttribute('disabled', '');
+      try {
+        const b = await api(path, { params: { ...HISTORY_PARAMS, after_fetch_id: next } });
+        add(b);
+        next = b?.next_after_fetch_id ?? null;
+        if (next == null) more.remove();
+        else more.removeAttribute('disabled');
+      } catch (err) {
+        more.replaceWith(el('p', { class: 'error' }, `Could not load more: ${/** @type {Error} */ (err).message}`));
       }
-      if (changes.length > 60) ul.append(el('li', { class: 'muted' }, `… ${changes.length - 60} more`));
-      li.append(ul);
-    } else if (changes && !changes.length) {
-      li.append(el('p', { class: 'small muted' }, 'Unchanged (same content as the previous event).'));
-    }
-    list.append(li);
+    });
+    section.append(more);
   }
-  section.append(list);
 }
