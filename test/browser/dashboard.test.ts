@@ -278,7 +278,7 @@ describe('dashboard in a browser', function () {
 
     // New data in QBench, and slow answers so the run lasts a few seconds.
     sim.advance(24);
-    sim.setFaults({ latencyMs: 350 });
+    sim.setFaults({ latencyMs: 500 });
     try {
       await page.click('#update-btn');
       expect(await page.isDisabled('#update-btn')).to.equal(true);

@@ -725,7 +725,9 @@ $('lookup-form').addEventListener('submit', (ev) => {
 
 function boot() {
   initDetail({ params: () => (state.filters?.sla ? { sla_hours: state.filters.sla } : {}) });
-  initSync({ onSynced: () => void checkDataVersion() });
+  // After a sync the transform jobs may still be running: look for new data now and a little later (the
+  // regular data poll catches anything slower).
+  initSync({ onSynced: () => { for (const ms of [0, 2000, 6000]) setTimeout(() => void checkDataVersion(), ms); } });
   if (!chartsAvailable()) message(banner, 'The chart library did not load: charts are unavailable.');
   if (!getToken()) {
     showLogin();
