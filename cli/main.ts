@@ -9,6 +9,7 @@ import { register as registerSim } from './commands/sim.js';
 import { register as registerConfig } from './commands/config.js';
 import { register as registerSync } from './commands/sync.js';
 import { register as registerStatus } from './commands/status.js';
+import { register as registerTransform } from './commands/transform.js';
 import { register as registerApi } from './commands/api.js';
 import { register as registerUser } from './commands/user.js';
 import { register as registerToken } from './commands/token.js';
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   registerMigrate(program);
   registerSync(program);
   registerStatus(program);
+  registerTransform(program);
   registerApi(program);
   registerUser(program);
   registerToken(program);

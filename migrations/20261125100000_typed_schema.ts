@@ -408,6 +408,16 @@ export async function up(knex: Knex): Promise<void> {
       payload           jsonb NOT NULL
     );
 
+    -- The planner gains nothing from sampling whole payloads (and ANALYZE of jsonb is slow): no statistics.
+    -- (Replay copies these per-column targets to the tables it builds.)
+    ALTER TABLE qbench.customers ALTER COLUMN payload SET STATISTICS 0, ALTER COLUMN parse_errors SET STATISTICS 0;
+    ALTER TABLE qbench.orders ALTER COLUMN payload SET STATISTICS 0, ALTER COLUMN parse_errors SET STATISTICS 0;
+    ALTER TABLE qbench.samples ALTER COLUMN payload SET STATISTICS 0, ALTER COLUMN parse_errors SET STATISTICS 0;
+    ALTER TABLE qbench.batches ALTER COLUMN payload SET STATISTICS 0, ALTER COLUMN parse_errors SET STATISTICS 0;
+    ALTER TABLE qbench.tests ALTER COLUMN payload SET STATISTICS 0, ALTER COLUMN parse_errors SET STATISTICS 0;
+    ALTER TABLE qbench.assays ALTER COLUMN payload SET STATISTICS 0, ALTER COLUMN parse_errors SET STATISTICS 0;
+    ALTER TABLE qbench.reports ALTER COLUMN payload SET STATISTICS 0, ALTER COLUMN parse_errors SET STATISTICS 0;
+
     -- Indexes for the metric and entity queries.
     CREATE INDEX customers_date_created_idx ON qbench.customers (date_created);
     CREATE INDEX orders_customer_id_idx ON qbench.orders (customer_id);
@@ -475,6 +485,8 @@ export async function up(knex: Knex): Promise<void> {
       tat_hours       float8[] NOT NULL,    -- sorted ascending
       CONSTRAINT rollup_tests_reported_key UNIQUE NULLS NOT DISTINCT (day, label_abbr, customer_id, sample_type)
     );
+    ALTER TABLE qbench.rollup_tests_created ALTER COLUMN tat_hours SET STATISTICS 0;
+    ALTER TABLE qbench.rollup_tests_reported ALTER COLUMN tat_hours SET STATISTICS 0;
     COMMENT ON TABLE qbench.rollup_tests_reported IS 'Tests by lab day of report_completed_date x label_abbr x customer x sample_type, with sorted TAT values (deleted excluded).';
   `));
 }

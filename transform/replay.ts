@@ -78,7 +78,11 @@ export interface ReplayResult {
   buildMs: number;
   indexMs: number;
   rollupMs: number;
+  analyzeMs: number;
+  catchUpMs: number;
   swapMs: number;
+  /** Dropping the replaced tables (waits for readers still inside a query on them). */
+  cleanupMs: number;
   durationMs: number;
 }
 
@@ -107,6 +111,15 @@ async function cloneTables(client: pg.PoolClient, src: string, dst: string, tabl
     );
   }
   for (const c of await constraintDefs(client, src, tables, ['p'])) await client.query(`ALTER TABLE ${dst}.${c.table} ADD CONSTRAINT ${c.name} ${c.def}`);
+  // Per-column statistics targets (LIKE does not copy them).
+  const targets = await one<{ table: string; col: string; target: number }>(
+    client,
+    `SELECT c.relname AS table, quote_ident(a.attname) AS col, a.attstattarget AS target
+     FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE n.nspname = $1 AND c.relname = ANY($2) AND a.attnum > 0 AND NOT a.attisdropped AND a.attstattarget >= 0`,
+    [src, tables],
+  );
+  for (const t of targets) await client.query(`ALTER TABLE ${dst}.${t.table} ALTER COLUMN ${t.col} SET STATISTICS ${Number(t.target)}`);
 }
 
 async function constraintDefs(client: pg.PoolClient, schema: string, tables: readonly string[], types: string[]) {
@@ -222,12 +235,15 @@ export async function replay(db: Database, opts: TransformOptions = {}): Promise
       await copyIndexes(client, LIVE_SCHEMA, NEXT_SCHEMA, ROLLUPS);
       rollupMs = Date.now() - rollupStarted;
     }
+    const analyzeStarted = Date.now();
     await client.query(`ANALYZE ${tables.map((t) => `${NEXT_SCHEMA}.${t}`).join(', ')}`);
+    const analyzeMs = Date.now() - analyzeStarted;
 
     // 4. Under the live lock: catch up with what landed meanwhile, then swap in one transaction.
     if (opts.signal?.aborted) throw new QbsyncError('replay cancelled');
     await client.query('SELECT pg_advisory_lock($1, hashtext($2))', [LOCK_CLASS, LIVE_SCHEMA]);
     liveLocked = true;
+    const catchUpStarted = Date.now();
     const h1 = await horizon(client);
     const catchUp: TargetStats[] = [];
     for (const target of targets) {
@@ -235,6 +251,7 @@ export async function replay(db: Database, opts: TransformOptions = {}): Promise
         schema: NEXT_SCHEMA, mode: scope === 'all' ? 'incremental' : 'replay', timezone, horizon: h1, batchRecords: opts.batchRecords, logger: log,
       }));
     }
+    const catchUpMs = Date.now() - catchUpStarted;
     const swapStarted = Date.now();
     await client.query(`DROP SCHEMA IF EXISTS ${OLD_SCHEMA} CASCADE`);
     await inTx(client, async () => {
@@ -271,10 +288,13 @@ export async function replay(db: Database, opts: TransformOptions = {}): Promise
     await client.query('SELECT pg_advisory_unlock($1, hashtext($2))', [LOCK_CLASS, LIVE_SCHEMA]);
     liveLocked = false;
     // Readers still inside a query on the old tables finish first; this waits for them, outside the swap.
+    const cleanupStarted = Date.now();
     await client.query(`DROP SCHEMA IF EXISTS ${OLD_SCHEMA} CASCADE`);
     if (scope === 'tables') await client.query(`DROP SCHEMA IF EXISTS ${NEXT_SCHEMA} CASCADE`);
+    const cleanupMs = Date.now() - cleanupStarted;
     const result: ReplayResult = {
-      scope, targets: built, catchUp, horizon: h1, timezone, buildMs, indexMs, rollupMs, swapMs, durationMs: Date.now() - started,
+      scope, targets: built, catchUp, horizon: h1, timezone, buildMs, indexMs, rollupMs, analyzeMs, catchUpMs, swapMs, cleanupMs,
+      durationMs: Date.now() - started,
     };
     log?.info('replay swapped in', { scope, horizon: h1, duration_ms: result.durationMs, swap_ms: swapMs });
     return result;

@@ -75,6 +75,8 @@ export interface BatchOptions {
 }
 
 export const DEFAULT_BATCH_RECORDS = 20_000;
+/** Sort and hash memory of one batch (its sorts of ~batchRecords records stay in memory). */
+const WORK_MEM = '64MB';
 export const DEFAULT_BATCH_FETCHES = 2_000;
 
 export function assertSchemaName(schema: string): string {
@@ -158,8 +160,9 @@ export async function setBatchSettings(
   const path = s.schema === LIVE_SCHEMA ? LIVE_SCHEMA : `${s.schema}, ${LIVE_SCHEMA}`;
   await client.query(
     `SELECT set_config('search_path', $1, true), set_config('qbsync.mode', $2, true), set_config('qbsync.timezone', $3, true),
-            set_config('qbsync.entity', $4, true), set_config('qbsync.from_fetch', $5, true), set_config('qbsync.to_fetch', $6, true)`,
-    [path, s.mode, s.timezone, s.entity ?? '', String(s.from ?? 0), String(s.to ?? 0)],
+            set_config('qbsync.entity', $4, true), set_config('qbsync.from_fetch', $5, true), set_config('qbsync.to_fetch', $6, true),
+            set_config('work_mem', $7, true)`,
+    [path, s.mode, s.timezone, s.entity ?? '', String(s.from ?? 0), String(s.to ?? 0), WORK_MEM],
   );
 }
 

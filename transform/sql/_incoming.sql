@@ -60,6 +60,7 @@ WHERE f.entity = current_setting('qbsync.entity')
 
 CREATE TEMP TABLE touched_days (rollup text NOT NULL, day date NOT NULL, PRIMARY KEY (rollup, day)) ON COMMIT DROP;
 
-ANALYZE incoming;
+-- Row count and id statistics for the planner (the record column is not worth sampling).
+ANALYZE incoming (id, lu);
 
 SELECT count(*) AS staged FROM incoming;

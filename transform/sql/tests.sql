@@ -24,11 +24,11 @@ ON CONFLICT DO NOTHING;
 -- last_updated) is merged into it and keeps its first fetch and soft delete; a newer version replaces it.
 WITH src AS (
   SELECT i.id, i.lu,
-         CASE WHEN s.same THEN cur.payload || i.rec ELSE i.rec END AS rec,
+         CASE WHEN s.same THEN (SELECT c.payload FROM tests c WHERE c.id = i.id) || i.rec ELSE i.rec END AS rec,
          CASE WHEN s.same THEN cur.source_fetch_id ELSE i.fetch_id END AS source_fetch_id,
          CASE WHEN s.same THEN cur.deleted_at END AS deleted_at
   FROM incoming i
-  LEFT JOIN tests cur ON cur.id = i.id
+  LEFT JOIN (SELECT id, last_updated, source_fetch_id, deleted_at FROM tests) cur ON cur.id = i.id
   CROSS JOIN LATERAL (SELECT cur.id IS NOT NULL AND i.lu IS NOT DISTINCT FROM cur.last_updated AS same) s
   WHERE cur.id IS NULL OR coalesce(i.lu, '-infinity') >= coalesce(cur.last_updated, '-infinity')
 ),
