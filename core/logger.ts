@@ -36,7 +36,14 @@ export interface LoggerOptions {
 }
 
 export function createLogger(opts: LoggerOptions = {}): Logger {
+  const runId = opts.runId ?? newRunId();
   const format = winston.format.combine(
+    // The process's run id unless the line carries its own: winston's defaultMeta would overwrite the run_id
+    // of a child logger (logger.child({ run_id })), so a sync's lines would name the process, not the run.
+    winston.format((info) => {
+      if (info.run_id === undefined) info.run_id = runId;
+      return info;
+    })(),
     winston.format.errors({ stack: false }),
     redactFormat(),
     winston.format.timestamp(),
@@ -56,7 +63,6 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
   return winston.createLogger({
     level: opts.level === 'silent' ? 'error' : (opts.level ?? 'info'),
     format,
-    defaultMeta: { run_id: opts.runId ?? newRunId() },
     transports,
   });
 }

@@ -106,7 +106,7 @@ export async function closeAbandonedRuns(q: Q, exceptRunId: string): Promise<num
   const r = await q.query(
     `UPDATE qbsync.sync_runs SET status = 'failed', finished_at = now(),
             error = coalesce(error, 'interrupted: the process running it stopped before finishing (resumed by a later run)')
-     WHERE status = 'running' AND run_id <> $1 AND mode <> 'replay'`,
+     WHERE status = 'running' AND run_id <> $1 AND mode NOT IN ('replay', 'backfill')`,
     [exceptRunId],
   );
   await q.query(

@@ -22,7 +22,7 @@ export class SyncBusyError extends QbsyncError {
 
 async function describeHolder(pool: pg.Pool): Promise<string> {
   const { rows } = await pool.query(
-    `SELECT run_id, mode, started_at, host, pid FROM qbsync.sync_runs WHERE status = 'running' AND mode <> 'replay' ORDER BY started_at DESC LIMIT 1`,
+    `SELECT run_id, mode, started_at, host, pid FROM qbsync.sync_runs WHERE status = 'running' AND mode NOT IN ('replay', 'backfill') ORDER BY started_at DESC LIMIT 1`,
   );
   const r = rows[0];
   return r ? ` (run ${r.run_id}, ${r.mode}, started ${new Date(r.started_at).toISOString()} on ${r.host} pid ${r.pid})` : '';
@@ -55,4 +55,14 @@ export async function acquireSyncLock(pool: pg.Pool, opts: { wait?: boolean; wai
       }
     },
   };
+}
+
+/** True while some process holds the sync lock (a sync is running somewhere on this database). */
+export async function syncLockHeld(pool: pg.Pool): Promise<boolean> {
+  const { rows } = await pool.query<{ held: boolean }>(
+    `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND classid = $1::bigint::oid AND objid = $2::bigint::oid
+                    AND objsubid = 2 AND granted) AS held`,
+    [LOCK_A, LOCK_B],
+  );
+  return rows[0].held;
 }

@@ -15,6 +15,7 @@ import { runFullPass, type PassContext } from './full-pass.js';
 import { runIncremental } from './incremental.js';
 import { silentProgress, type ProgressSink } from './progress.js';
 import { RequestCounter } from './request-counter.js';
+import { recoverParents, type RecoveryResult } from './parents.js';
 
 /**
  * full: a full pass over every requested entity (resuming an interrupted one).
@@ -44,6 +45,11 @@ export interface SyncDeps {
   pageSize?: number;
   /** See PassContext.onLanded. */
   onLanded?: PassContext['onLanded'];
+  /**
+   * After the entities: fetch by id the parents of landed records that raw does not hold (ingest/parents.ts).
+   * Default on; `false` skips it, a number caps the parents fetched per entity.
+   */
+  recoverParents?: boolean | number;
 }
 
 export interface EntityOutcome {
@@ -64,6 +70,8 @@ export interface SyncOutcome {
   rateLimited: number;
   durationMs: number;
   error?: string;
+  /** Parent recovery after the entities (absent when it did not run). */
+  recovery?: RecoveryResult;
 }
 
 export function orderEntities(entities?: readonly EntityName[]): EntityName[] {
@@ -85,6 +93,7 @@ export async function runSync(deps: SyncDeps, req: SyncRequest = {}): Promise<Sy
   const outcomes: EntityOutcome[] = [];
   let runStatus: history.RunStatus = 'succeeded';
   let runError: string | undefined;
+  let recovery: RecoveryResult | undefined;
   try {
     const abandoned = await history.closeAbandonedRuns(pool, runId);
     if (abandoned) logger.warn(`closed ${abandoned} run(s) left running by a process that stopped; their work resumes now`);
@@ -132,6 +141,16 @@ export async function runSync(deps: SyncDeps, req: SyncRequest = {}): Promise<Sy
         break;
       }
     }
+    if (deps.recoverParents !== false && !deps.signal?.aborted && runStatus !== 'cancelled' && outcomes.some((o) => o.pages > 0)) {
+      try {
+        recovery = await recoverParents({
+          db: deps.db, client, logger, runId, children: entities, counter, onLanded: deps.onLanded, signal: deps.signal,
+          maxParents: typeof deps.recoverParents === 'number' ? deps.recoverParents : undefined,
+        });
+      } catch (err) {
+        logger.warn(`parent recovery failed: ${errorMessage(err)}; the next run tries again`);
+      }
+    }
     await history.finishRun(pool, runId, runStatus, runError).catch((err) => logger.error(`could not record the run's end: ${errorMessage(err)}`));
   } catch (err) {
     runStatus = 'failed';
@@ -143,5 +162,5 @@ export async function runSync(deps: SyncDeps, req: SyncRequest = {}): Promise<Sy
   }
   const durationMs = Date.now() - started;
   logger.info(`sync ${runStatus} in ${durationMs} ms`, { status: runStatus, duration_ms: durationMs, ...counter.totals });
-  return { runId, status: runStatus, entities: outcomes, ...counter.totals, durationMs, error: runError };
+  return { runId, status: runStatus, entities: outcomes, ...counter.totals, durationMs, error: runError, ...(recovery ? { recovery } : {}) };
 }
