@@ -1,0 +1,28 @@
+/**
+ * The one place jobs/ calls transform/: everything else goes through `applyTransforms`, so the transform
+ * room can change its surface without touching the job handlers.
+ */
+import type { Database, Logger } from '../core/index.js';
+import { isTarget, replay, runTransforms } from '../transform/index.js';
+
+export interface ApplyOptions {
+  logger: Logger;
+  timezone: string;
+  signal?: AbortSignal;
+}
+
+/**
+ * Applies the raw events landed since each target's watermark to its typed table, and recomputes the rollup
+ * days those rows touch (the transform runner does both for a target). Unknown names are ignored.
+ */
+export async function applyTransforms(db: Database, targets: readonly string[], opts: ApplyOptions): Promise<void> {
+  const known = targets.filter(isTarget);
+  if (!known.length) return;
+  await runTransforms(db, { targets: known, logger: opts.logger, timezone: opts.timezone, signal: opts.signal });
+}
+
+/** Rebuilds the typed tables of these targets (all when empty) from raw and swaps them in (transform's replay). */
+export async function replayTargets(db: Database, targets: readonly string[], opts: ApplyOptions): Promise<void> {
+  const known = targets.filter(isTarget);
+  await replay(db, { targets: known.length ? known : undefined, logger: opts.logger, timezone: opts.timezone, signal: opts.signal });
+}
