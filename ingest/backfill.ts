@@ -433,6 +433,18 @@ async function noOpenChunks(pool: pg.Pool, backfillId: string): Promise<boolean>
   return rows.length === 0;
 }
 
+/**
+ * What this process learned about where records sit in a date_created-sorted list (first/last date per page),
+ * shared by the chunks of an entity: the chunk after one that just finished starts on the page where that one
+ * stopped, so consecutive chunks need no probes at all. Hints only narrow the search; the page a chunk starts
+ * on is checked when it is fetched (its first record must be before the chunk start), so a stale hint costs a
+ * request, never a missed record.
+ */
+interface PageBounds { first: number; last: number; at: number }
+interface ListHints { nullsFirst: boolean; totalPages: number; pages: Map<number, PageBounds>; at: number }
+const HINT_TTL_MS = 10 * 60_000;
+const HINTS = new Map<string, ListHints>();
+
 class ChunkWorker {
   readonly fetchIds: number[] = [];
   pagesThisAttempt = 0;
@@ -508,7 +520,28 @@ class ChunkWorker {
       }
     }
     this.cache.set(pageNum, out);
+    this.remember(pageNum, out);
     return out;
+  }
+
+  private get hintKey(): string {
+    return `${this.client.baseUrl}|${this.entity}|${this.size}`;
+  }
+
+  private hints(): ListHints | undefined {
+    const h = HINTS.get(this.hintKey);
+    return h && Date.now() - h.at < HINT_TTL_MS ? h : undefined;
+  }
+
+  private remember(pageNum: number, s: Slice): void {
+    if (!s.items.length || s.skippedReason) return;
+    const now = Date.now();
+    let h = this.hints();
+    if (!h) HINTS.set(this.hintKey, (h = { nullsFirst: this.nullsFirst, totalPages: s.totalPages, pages: new Map(), at: now }));
+    if (pageNum === 1) h.nullsFirst = this.nullsFirst;
+    h.totalPages = Math.max(h.totalPages, s.totalPages);
+    h.at = now;
+    h.pages.set(pageNum, { first: this.key(s.items[0]), last: this.lastKey(s), at: now });
   }
 
   private lastKey(s: Slice): number {
@@ -519,12 +552,31 @@ class ChunkWorker {
     if (this.undated) return this.runUndated();
     const { db } = this.deps;
     let next = this.chunk.next_page;
-    let totalPages = this.chunk.total_pages;
-    const p1 = await this.slice(1);
-    this.nullsFirst = p1.items.length > 0 && dateCreated(p1.items[0]) === null;
-    if (next === null) {
+    const known = this.hints();
+    let totalPages: number;
+    if (known) {
+      this.nullsFirst = known.nullsFirst;
+      totalPages = known.totalPages;
+    } else {
+      const p1 = await this.slice(1);
+      this.nullsFirst = p1.items.length > 0 && dateCreated(p1.items[0]) === null;
+      this.remember(1, p1);
       totalPages = p1.totalPages;
-      next = await this.locate(p1);
+    }
+    const fresh = next === null;
+    if (next === null) {
+      next = await this.locate(totalPages, true);
+      // The start page must begin before the chunk (else an earlier page may hold its first records): true
+      // by construction after a search, checked here because hints can be stale (records deleted since).
+      for (let steps = 0; next > 1; steps++) {
+        const s = await this.slice(next);
+        if (s.items.length && this.key(s.items[0]) < this.start) break;
+        if (steps === 3) {
+          next = await this.locate(next, false); // far off: search again without hints
+          break;
+        }
+        next--;
+      }
       this.chunk.start_page = next;
       await db.pool.query(`UPDATE qbsync.backfill_chunks SET start_page = $2, next_page = $2, total_pages = $3 WHERE chunk_id = $1`, [this.chunk.chunk_id, next, totalPages]);
       this.deps.logger.debug(`chunk starts at page ${next} of ${totalPages}`, { start_page: next, total_pages: totalPages });
@@ -548,27 +600,34 @@ class ChunkWorker {
       this.cache.delete(n);
       if (last) break;
     }
+    if (fresh) this.cache.clear();
   }
 
-  /** First page whose last record is created at or after the chunk start (binary search). */
-  private async locate(p1: Slice): Promise<number> {
-    if (p1.items.length === 0 || this.lastKey(p1) >= this.start) return 1;
-    let lo = 2;
-    let hi = p1.totalPages;
-    let ans = p1.totalPages; // every record is before the chunk: the last page shows it (and ends the chunk)
-    while (lo <= hi) {
+  /**
+   * The first page whose last record is created at or after the chunk start: binary search over page numbers,
+   * narrowed first by what earlier chunks of this entity learned (often to a single page, without a probe).
+   * When every record is before the chunk, the last page (which shows it, and ends the chunk).
+   */
+  private async locate(totalPages: number, useHints: boolean): Promise<number> {
+    let lo = 1;
+    let hi = Math.max(1, totalPages);
+    const h = useHints ? this.hints() : undefined;
+    if (h) {
+      for (const [p, b] of h.pages) {
+        if (b.last < this.start) lo = Math.max(lo, p + 1);
+        else hi = Math.min(hi, p);
+      }
+      if (lo > hi) hi = lo; // stale hints (records deleted since): a page past them, checked when fetched
+    }
+    while (lo < hi) {
       const mid = Math.floor((lo + hi) / 2);
       const s = await this.slice(mid);
-      if (s.items.length === 0 || this.lastKey(s) >= this.start) {
-        ans = mid;
-        hi = mid - 1;
-      } else {
-        lo = mid + 1;
-      }
+      if (s.items.length === 0 || this.lastKey(s) >= this.start) hi = mid;
+      else lo = mid + 1;
     }
     // Only the page we start on is kept: other probes were navigation.
-    for (const k of [...this.cache.keys()]) if (k !== ans) this.cache.delete(k);
-    return Math.max(1, ans);
+    for (const k of [...this.cache.keys()]) if (k !== lo) this.cache.delete(k);
+    return lo;
   }
 
   private async runUndated(): Promise<void> {

@@ -96,9 +96,9 @@ export async function enqueueSync(db: Database, boss: PgBoss, req: EnqueueSyncRe
 export async function sendChunkJobs(tx: pg.PoolClient, boss: PgBoss, plan: Pick<PlanResult, 'open' | 'backfill'>, chunkIds?: number[]): Promise<number> {
   // A chunk whose job is still queued or running keeps it (a re-run of the same backfill adds no duplicates).
   const { rows: alive } = await tx.query<{ chunk_id: number }>(
-    `SELECT c.chunk_id FROM qbsync.backfill_chunks c JOIN pgboss.job j ON j.id = c.job_id
+    `SELECT c.chunk_id FROM qbsync.backfill_chunks c JOIN pgboss.job j ON j.name = $2 AND j.id = c.job_id
      WHERE c.backfill_id = $1 AND j.state IN ('created', 'retry', 'active')`,
-    [plan.backfill.backfill_id],
+    [plan.backfill.backfill_id, QUEUES.backfillChunk],
   );
   const skip = new Set(alive.map((r) => r.chunk_id));
   const chunks = plan.open.filter((c) => (!chunkIds || chunkIds.includes(c.chunk_id)) && !skip.has(c.chunk_id));

@@ -243,7 +243,8 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
       const { rows: jobless } = await db.pool.query<{ chunk_id: number; backfill_id: string }>(
         `SELECT c.chunk_id, c.backfill_id FROM qbsync.backfill_chunks c JOIN qbsync.backfills b USING (backfill_id)
          WHERE b.status = 'running' AND c.status = 'pending'
-           AND NOT EXISTS (SELECT 1 FROM pgboss.job j WHERE j.id = c.job_id AND j.state IN ('created', 'retry', 'active'))`,
+           AND NOT EXISTS (SELECT 1 FROM pgboss.job j WHERE j.name = $1 AND j.id = c.job_id AND j.state IN ('created', 'retry', 'active'))`,
+        [QUEUES.backfillChunk],
       );
       for (const c of jobless) await requeueChunk(c.chunk_id, c.backfill_id);
       for (const id of await unfinalizedBackfills(db.pool)) {
