@@ -48,7 +48,7 @@ export interface EnqueueSyncResult {
 }
 
 /** The stately queue keeps one queued job per key: equal requests share a key (and a queued run). */
-function syncKey(mode: SyncMode, entities: readonly EntityName[]): string {
+export function syncKey(mode: SyncMode, entities: readonly EntityName[]): string {
   return `${mode}:${entities.join(',')}`;
 }
 

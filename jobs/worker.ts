@@ -29,10 +29,10 @@ import { newRunId, errorMessage, onShutdown, ConfigError, type Config, type Data
 import { QUEUES, startBoss, txExecutor, type PgBoss } from '../core/boss.js';
 import {
   makeClient, runSync, runChunk, finishRun, markRunStarted, finalizeBackfill, orphanedChunks, unfinalizedBackfills, getRun, createRun, syncLockHeld,
-  SyncBusyError, PgRateBudget, type ChunkDeps, type EntityName, type MakeClientOptions, type RateBudget, type RequestCounter,
+  SyncBusyError, PgRateBudget, orderEntities, type ChunkDeps, type EntityName, type MakeClientOptions, type RateBudget, type RequestCounter,
 } from '../ingest/index.js';
 import { applyTransforms, replayTargets } from './transform.js';
-import { enqueueBackfill, enqueueBackfillFinalize, type BackfillChunkJobData, type BackfillJobData, type ReplayJobData, type SyncJobData, type TransformJobData } from './enqueue.js';
+import { enqueueBackfill, enqueueBackfillFinalize, syncKey, type BackfillChunkJobData, type BackfillJobData, type ReplayJobData, type SyncJobData, type TransformJobData } from './enqueue.js';
 import { setSyncSchedule } from './schedule.js';
 
 const JOB_LOCK = 0x71626a62; // 'qbjb' — held while a transform job runs (for the reaper)
@@ -160,8 +160,12 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
         { db, logger, signal: abort.signal, onLanded, pageSize: config.qbench.pageSize, makeClient: (onEvent) => client(onEvent) },
         { runId: d.runId, mode: d.mode, entities: d.entities.length ? d.entities : undefined, requestedBy: d.requestedBy, wait: !scheduled },
       );
-      // Stopped by a shutdown: let pg-boss hand the job (same run) to a worker later.
-      if (out.status === 'cancelled' && stopRequested && !scheduled) throw new Error('worker stopped; the run resumes from its checkpoints');
+      // Stopped by a shutdown: queue the same run again; the next worker resumes it from the checkpoints
+      // (unless an equivalent run is queued already, which will do that work).
+      if (out.status === 'cancelled' && stopRequested && !scheduled) {
+        await boss.send(QUEUES.sync, d, { singletonKey: syncKey(d.mode, orderEntities(d.entities)) });
+        return { status: out.status, runId: out.runId, requeued: true };
+      }
       return { status: out.status, runId: out.runId };
     } catch (err) {
       if (err instanceof SyncBusyError && scheduled) {

@@ -8,7 +8,7 @@ import { startWorker, enqueueSync, enqueueBackfill, getSyncSchedule, type Worker
 import type { SimEntity, Simulator } from '../../sim/index.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
 import { testSimulator, cliEnv } from '../helpers/sim.js';
-import { runCli } from '../helpers/cli.js';
+import { runCli, startCli } from '../helpers/cli.js';
 import { V1 } from '../helpers/raw.js';
 import { capture, testConfig, FAST, maxInWindow, waitFor, truthIdsInRange, rawIdsInRange } from '../helpers/jobs.js';
 
@@ -283,5 +283,34 @@ describe('jobs: workers, queues and schedules', function () {
     const { rows: dup } = await db.pool.query(`SELECT page_key FROM raw.fetches WHERE page_key IS NOT NULL GROUP BY page_key HAVING count(*) > 1`);
     expect(dup).to.deep.equal([]);
     expect(await rawIdsInRange(db.pool, 'tests', from, to)).to.deep.equal(truthIdsInRange(sim, 'test', from, to));
+  });
+
+  it('CLI: qbsync worker works queued runs and stops on SIGTERM after the page in flight; the run is finished by the next worker', async () => {
+    db = await createTestDatabase();
+    sim = await testSimulator({ size: 'small' });
+    sim.setFaults({ latencyMs: 30 });
+    boss = await startBoss(db.url);
+    const run = await enqueueSync(db, boss, { mode: 'full', entities: ['batches'] });
+    const env = cliEnv(db.url, sim, { QBSYNC_LOG_LEVEL: 'info' });
+    const { child, done } = startCli(['worker', '--concurrency', '1'], env);
+    const pages = async () => (await db.pool.query(`SELECT count(*)::int AS n FROM raw.fetches WHERE run_id = $1`, [run.runId])).rows[0].n;
+    await waitFor(async () => (await pages()) >= 3 || child.exitCode !== null, 60_000, 'the worker to land pages');
+    const t0 = Date.now();
+    child.kill('SIGTERM');
+    const r = await done;
+    expect(r.code, r.stderr).to.equal(143);
+    expect(Date.now() - t0, 'stopped promptly').to.be.below(15_000);
+    expect(r.stderr).to.match(/worker stopping/);
+    expect(r.stderr).to.match(/worker stopped/);
+    expect(await runStatus(db, run.runId)).to.equal('cancelled');
+    const { rows: [cp] } = await db.pool.query(`SELECT status, next_page FROM qbsync.checkpoints WHERE entity = 'batches'`);
+    expect(cp.status).to.equal('running');
+    expect(cp.next_page).to.be.greaterThan(1);
+    sim.setFaults({});
+    await worker(testConfig(UNLIMITED));
+    await waitFor(async () => (await runStatus(db, run.runId)) === 'succeeded', 90_000, 'the same run to finish');
+    expect(await rawIdsInRange(db.pool, 'batches', new Date(0), new Date('2100-01-01'))).to.deep.equal(sim.truth.ids('batch'));
+    const { rows: dup } = await db.pool.query(`SELECT page_key FROM raw.fetches WHERE page_key IS NOT NULL GROUP BY page_key HAVING count(*) > 1`);
+    expect(dup, 'no page landed twice across the stop').to.deep.equal([]);
   });
 });
