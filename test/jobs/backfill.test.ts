@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import {
-  planBackfill, runChunk, finalizeBackfill, recoverParents, insertEvents, inTransaction, makeClient, MemoryRateBudget, chunkLabel,
+  planBackfill, runChunk, finalizeBackfill, recoverParents, insertEvents, inTransaction, makeClient, MemoryRateBudget, chunkLabel, runSync,
   type ChunkRow, type EntityName,
 } from '../../ingest/index.js';
 import { applyTransforms } from '../../jobs/index.js';
@@ -168,6 +168,25 @@ describe('backfill by date range', function () {
     }
     const { rows: [bad] } = await db.pool.query(`SELECT status, reason, attempts, child_entity, child_id FROM qbsync.recovery_log WHERE entity = 'samples'`);
     expect(bad).to.deep.equal({ status: 'failed', reason: 'unknown_sample', attempts: 3, child_entity: 'tests', child_id: 999999 });
+  });
+
+  it('a sync of a child entity alone recovers its missing parents by id (sync hook)', async () => {
+    db = await createTestDatabase();
+    sim = await testSimulator({ size: 'tiny' });
+    const { logger } = capture();
+    const out = await runSync(
+      { db, logger, makeClient: (onEvent) => makeClient(testConfig(), { baseUrl: sim.url, logger, onEvent, rateBudget: new MemoryRateBudget({ limit: 1e6, windowMs: 1000 }), overrides: FAST }) },
+      { mode: 'full', entities: ['samples'] },
+    );
+    expect(out.status).to.equal('succeeded');
+    const orderIds = [...new Set(sim.truth.ids('sample').map((id) => Number(sim.truth.get('sample', id)!.order_id)))].sort((a, b) => a - b);
+    expect(out.recovery?.recoveredByEntity.orders).to.equal(orderIds.length);
+    const { rows } = await db.pool.query(`SELECT id FROM qbsync.raw_records WHERE entity = 'orders' ORDER BY id`);
+    expect(rows.map((r) => Number(r.id))).to.deep.equal(orderIds);
+    const { rows: [c] } = await db.pool.query(`SELECT count(*)::int AS n FROM qbsync.raw_records WHERE entity = 'customers'`);
+    expect(c.n, 'and the customers of those orders').to.be.greaterThan(0);
+    const { rows: [run] } = await db.pool.query(`SELECT detail_fetches FROM qbsync.sync_runs WHERE run_id = $1`, [out.runId]);
+    expect(run.detail_fetches).to.equal(orderIds.length + c.n);
   });
 
   it('CLI: a backfill killed with SIGKILL and run again completes only the missing chunks and lands every record of the range', async () => {
