@@ -125,7 +125,14 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
     running++;
     try {
       let out: unknown;
-      for (const j of jobs) out = await handler(j);
+      for (const j of jobs) {
+        try {
+          out = await handler(j);
+        } catch (err) {
+          logger.error(`${j.name} job ${j.id} failed: ${errorMessage(err)} (pg-boss retries it while retries remain)`, { queue: j.name, job_id: j.id });
+          throw err;
+        }
+      }
       return out;
     } finally {
       running--;
