@@ -19,7 +19,7 @@
  *
  * Records deleted in QBench while a chunk pages forward shift later records to lower pages; when a page's
  * total_count is lower than the previous page's, the pages that may have lost records to the shift are read
- * again (page key suffix `.r<n>`).
+ * again (page key suffix `.a<attempt>r<n>`).
  *
  * Customers: `date_created` may be null (legacy accounts, qbench-api.md §4). Such records belong to no date
  * window; a backfill that includes customers gets one extra "undated" chunk which fetches exactly them. Nulls
@@ -591,7 +591,7 @@ class ChunkWorker {
         this.rewinds++;
         for (let k = Math.max(this.chunk.start_page ?? 1, n - back); k < n; k++) {
           this.cache.delete(k);
-          await this.landSlice(k, await this.slice(k), `.r${this.rewinds}`, false);
+          await this.landSlice(k, await this.slice(k), `.a${this.chunk.attempts + 1}r${this.rewinds}`, false);
         }
       }
       prevCount = s.totalCount;
