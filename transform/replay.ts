@@ -4,9 +4,10 @@
  * Replay, all targets:
  *   1. qbench_next is created empty, each table cloned from qbench (CREATE TABLE … LIKE, primary keys only).
  *   2. Every target is transformed into it from watermark 0 up to the horizon H0 (mode 'replay': no rollup
- *      bookkeeping), in the same bounded batches as an incremental run.
- *   3. The other indexes and constraints are recreated from qbench's definitions (same names), the rollups are
- *      computed whole, the tables analysed.
+ *      bookkeeping), in the same bounded batches as an incremental run; then its other indexes are recreated
+ *      from qbench's definitions (same names) and it is analysed. The tables are independent at this stage, so
+ *      `concurrency` connections (default 2) build them side by side, largest first.
+ *   3. The rollups are computed whole from the complete tables.
  *   4. The live schema's transform lock is taken (running incremental batches finish, new ones wait), the next
  *      schema catches up from H0 to the current horizon incrementally, and one short transaction renames
  *      qbench → qbench_replaced, qbench_next → qbench and moves the watermarks. The old schema is dropped after.
@@ -32,8 +33,10 @@ export interface TransformOptions {
   logger?: Logger;
   /** The lab timezone the rollups count days in (config `timezone`; default UTC). */
   timezone?: string;
-  /** Records per batch (default 20 000). */
+  /** Records per batch (default 20 000; 50 000 in a replay). */
   batchRecords?: number;
+  /** Replay: tables built at the same time, one connection each (default 2). */
+  concurrency?: number;
   signal?: AbortSignal;
 }
 
@@ -75,10 +78,13 @@ export interface ReplayResult {
   catchUp: TargetStats[];
   horizon: number;
   timezone: string;
+  /** Wall time of loading the tables, their indexes and statistics. */
   buildMs: number;
+  /** Time spent on indexes and on ANALYZE of the typed tables (summed over the connections). */
   indexMs: number;
-  rollupMs: number;
   analyzeMs: number;
+  /** Wall time of the rollups (computed, indexed, analysed). */
+  rollupMs: number;
   catchUpMs: number;
   swapMs: number;
   /** Dropping the replaced tables (waits for readers still inside a query on them). */
@@ -210,34 +216,58 @@ export async function replay(db: Database, opts: TransformOptions = {}): Promise
       await cloneTables(client, LIVE_SCHEMA, NEXT_SCHEMA, tables);
     });
 
-    // 2. Load from raw, watermark 0 .. H0.
+    // 2. Load each table from raw (watermark 0 .. H0), then its other indexes and statistics. Tables are
+    // independent here (no rollup bookkeeping), so `concurrency` connections build them side by side, the
+    // largest first.
     const buildStarted = Date.now();
     const h0 = await horizon(client);
-    const built: TargetStats[] = [];
-    for (const target of targets) {
-      if (opts.signal?.aborted) throw new QbsyncError('replay cancelled');
-      const s = await transformTarget(client, target, {
-        schema: NEXT_SCHEMA, mode: 'replay', timezone, horizon: h0, batchRecords: opts.batchRecords ?? 50_000, logger: log, signal: opts.signal,
-      });
-      built.push(s);
-      log?.info('replay: table rebuilt', { ...s });
-    }
+    const sizes = new Map(
+      (await one<{ entity: string; n: number }>(client, `SELECT entity, sum(record_count)::bigint AS n FROM raw.fetches WHERE id <= $1 GROUP BY entity`, [h0]))
+        .map((r) => [r.entity, Number(r.n)]),
+    );
+    const queue = [...targets].sort((a, b) => (sizes.get(b) ?? 0) - (sizes.get(a) ?? 0));
+    const built = new Map<Target, TargetStats>();
+    let indexMs = 0;
+    let analyzeMs = 0;
+    let failed = false;
+    const worker = async () => {
+      const c = await db.pool.connect();
+      try {
+        for (let target = queue.shift(); target && !failed; target = queue.shift()) {
+          if (opts.signal?.aborted) throw new QbsyncError('replay cancelled');
+          const s = await transformTarget(c, target, {
+            schema: NEXT_SCHEMA, mode: 'replay', timezone, horizon: h0, batchRecords: opts.batchRecords ?? 50_000, logger: log, signal: opts.signal,
+          });
+          const i0 = Date.now();
+          await copyIndexes(c, LIVE_SCHEMA, NEXT_SCHEMA, [target]);
+          const a0 = Date.now();
+          await c.query(`ANALYZE ${NEXT_SCHEMA}.${target}`);
+          indexMs += a0 - i0;
+          analyzeMs += Date.now() - a0;
+          built.set(target, s);
+          log?.info('replay: table rebuilt', { ...s });
+        }
+      } catch (err) {
+        failed = true;
+        throw err;
+      } finally {
+        c.release();
+      }
+    };
+    const settled = await Promise.allSettled(Array.from({ length: Math.max(1, Math.min(opts.concurrency ?? 2, targets.length)) }, worker));
+    const rejected = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (rejected) throw rejected.reason;
     const buildMs = Date.now() - buildStarted;
 
-    // 3. Indexes, rollups, statistics.
-    const indexStarted = Date.now();
-    await copyIndexes(client, LIVE_SCHEMA, NEXT_SCHEMA, targets);
-    const indexMs = Date.now() - indexStarted;
+    // 3. Rollups, from the complete tables.
     let rollupMs = 0;
     if (scope === 'all') {
       const rollupStarted = Date.now();
       await computeRollups(client, NEXT_SCHEMA, timezone);
       await copyIndexes(client, LIVE_SCHEMA, NEXT_SCHEMA, ROLLUPS);
+      await client.query(`ANALYZE ${ROLLUPS.map((t) => `${NEXT_SCHEMA}.${t}`).join(', ')}`);
       rollupMs = Date.now() - rollupStarted;
     }
-    const analyzeStarted = Date.now();
-    await client.query(`ANALYZE ${tables.map((t) => `${NEXT_SCHEMA}.${t}`).join(', ')}`);
-    const analyzeMs = Date.now() - analyzeStarted;
 
     // 4. Under the live lock: catch up with what landed meanwhile, then swap in one transaction.
     if (opts.signal?.aborted) throw new QbsyncError('replay cancelled');
@@ -293,7 +323,7 @@ export async function replay(db: Database, opts: TransformOptions = {}): Promise
     if (scope === 'tables') await client.query(`DROP SCHEMA IF EXISTS ${NEXT_SCHEMA} CASCADE`);
     const cleanupMs = Date.now() - cleanupStarted;
     const result: ReplayResult = {
-      scope, targets: built, catchUp, horizon: h1, timezone, buildMs, indexMs, rollupMs, analyzeMs, catchUpMs, swapMs, cleanupMs,
+      scope, targets: targets.map((t) => built.get(t)!), catchUp, horizon: h1, timezone, buildMs, indexMs, rollupMs, analyzeMs, catchUpMs, swapMs, cleanupMs,
       durationMs: Date.now() - started,
     };
     log?.info('replay swapped in', { scope, horizon: h1, duration_ms: result.durationMs, swap_ms: swapMs });

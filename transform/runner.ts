@@ -109,9 +109,13 @@ export async function horizon(client: pg.PoolClient): Promise<number> {
   }
 }
 
-/** Transaction-scoped transform lock of a schema: batches of one schema never run at the same time. */
-export async function lockSchemaXact(client: pg.PoolClient, schema: string): Promise<void> {
-  await client.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [LOCK_CLASS, schema]);
+/**
+ * Transaction-scoped transform lock. Incremental batches of one schema never run at the same time (they share
+ * the rollups); replay batches (no rollups) only exclude other batches of the same target, so a replay can
+ * build several tables at once.
+ */
+export async function lockBatchXact(client: pg.PoolClient, schema: string, mode: TransformMode, target: string): Promise<void> {
+  await client.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [LOCK_CLASS, mode === 'incremental' ? schema : `${schema}:${target}`]);
 }
 
 /**
@@ -183,7 +187,7 @@ export async function transformTarget(client: pg.PoolClient, target: Target, o: 
     if (o.signal?.aborted) break;
     await client.query('BEGIN');
     try {
-      await lockSchemaXact(client, schema);
+      await lockBatchXact(client, schema, o.mode, target);
       const tz = await client.query<{ timezone: string }>(`SELECT timezone FROM qbsync.transform_schemas WHERE schema_name = $1`, [schema]);
       if (tz.rows[0]?.timezone !== o.timezone) {
         throw new QbsyncError(`schema ${schema} now counts rollup days in ${tz.rows[0]?.timezone ?? '(unset)'}, not ${o.timezone}: a replay changed it; run again`);

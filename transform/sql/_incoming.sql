@@ -6,7 +6,8 @@
 --   qbsync.to_fetch    ... up to and including this id
 --
 -- Produces three temporary tables, dropped at commit:
---   incoming(id, lu, fetch_id, rec)          one row per record id: its newest version in the batch
+--   incoming(id, lu, fetch_id, rec, deleted_at)  one row per record id: its newest version in the batch (the
+--                                            target file reconciles it with the stored row)
 --   incoming_deleted(id, fetch_id, fetched_at)  every "deleted" id of the batch's Updates responses
 --   touched_days(rollup, day)                filled by the target file (incremental runs) for _rollups.sql
 
@@ -41,7 +42,7 @@ ranked AS (
   FROM versions v
   WHERE id IS NOT NULL
 )
-SELECT id, lu, min(fetch_id) AS fetch_id, qbsync.jsonb_merge(rec ORDER BY fetch_id, n) AS rec
+SELECT id, lu, min(fetch_id) AS fetch_id, qbsync.jsonb_merge(rec ORDER BY fetch_id, n) AS rec, NULL::timestamptz AS deleted_at
 FROM ranked
 WHERE rk = 1
 GROUP BY id, lu;

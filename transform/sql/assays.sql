@@ -3,47 +3,47 @@
 -- Input: the batch staged by _incoming.sql (incoming, incoming_deleted). No rollup depends on assays.
 -- Fields: qbench-api.md §4 (Assay).
 -- Typing: every value the mapping reads is taken as text in one pass over the record (jsonb_to_record), then
--- parsed by the qbsync.* helpers (NULL when it does not parse). A value that is present, not null and not ""
+-- parsed once by the qbsync.* helpers (NULL when it does not parse). A value that is present, not null and not ""
 -- but does not parse is recorded in parse_errors as {"value": <raw>, "error": "expected …"}; text columns
 -- take any scalar as it is.
 
--- 1. Upsert the newest versions. Against the stored row: an older version is ignored; the same version (same
--- last_updated) is merged into it and keeps its first fetch and soft delete; a newer version replaces it.
-WITH src AS (
-  SELECT i.id, i.lu,
-         CASE WHEN s.same THEN (SELECT c.payload FROM assays c WHERE c.id = i.id) || i.rec ELSE i.rec END AS rec,
-         CASE WHEN s.same THEN cur.source_fetch_id ELSE i.fetch_id END AS source_fetch_id,
-         CASE WHEN s.same THEN cur.deleted_at END AS deleted_at
-  FROM incoming i
-  LEFT JOIN (SELECT id, last_updated, source_fetch_id, deleted_at FROM assays) cur ON cur.id = i.id
-  CROSS JOIN LATERAL (SELECT cur.id IS NOT NULL AND i.lu IS NOT DISTINCT FROM cur.last_updated AS same) s
-  WHERE cur.id IS NULL OR coalesce(i.lu, '-infinity') >= coalesce(cur.last_updated, '-infinity')
-),
-typed AS MATERIALIZED (
-  SELECT s.id, s.lu, s.rec, s.source_fetch_id, s.deleted_at,
-         f.label_abbr                              AS label_abbr,
-         f.title                                   AS title,
-         f.duration                                AS duration,
-         qbsync.to_bigint(f.default_technician_id) AS default_technician_id,
-         qbsync.parse_ts(f.date_created)           AS date_created,
-         qbsync.to_bool(f.deleted)                 AS deleted_flag
-  FROM src s
-  CROSS JOIN LATERAL jsonb_to_record(s.rec) AS f(
-    label_abbr text, title text, duration text, default_technician_id text, date_created text, deleted text
-  )
-),
-up AS (
+-- 1. Against the stored rows: a staged version older than the stored one is dropped; the same version (same
+-- last_updated, e.g. a list item and its detail) is merged into the stored payload and keeps its first fetch
+-- and soft delete; a newer version replaces the row.
+-- (Correlated subqueries: one primary-key probe per staged row, never a scan of the whole table.)
+DELETE FROM incoming i
+WHERE (SELECT coalesce(i.lu, '-infinity') < coalesce(c.last_updated, '-infinity') FROM assays c WHERE c.id = i.id);
+
+UPDATE incoming i
+SET (rec, fetch_id, deleted_at) = (SELECT c.payload || i.rec, c.source_fetch_id, c.deleted_at FROM assays c WHERE c.id = i.id)
+WHERE (SELECT i.lu IS NOT DISTINCT FROM c.last_updated FROM assays c WHERE c.id = i.id);
+
+-- 2. Upsert, typed. The record's fields are read as text in one pass (jsonb_to_record) and parsed once per
+-- row (the OFFSET 0 subquery), so parse_errors can test the typed values without parsing again.
+WITH up AS (
   INSERT INTO assays AS t (id, label_abbr, title, duration, default_technician_id, date_created, last_updated,
                            deleted, deleted_at, source_fetch_id, parse_errors, payload)
-  SELECT id, label_abbr, title, duration, default_technician_id, date_created,
-         lu, coalesce(deleted_flag, false) OR deleted_at IS NOT NULL, deleted_at, source_fetch_id,
+  SELECT i.id, x.label_abbr, x.title, x.duration, x.default_technician_id, x.date_created,
+         i.lu, coalesce(x.deleted_flag, false) OR i.deleted_at IS NOT NULL, i.deleted_at, i.fetch_id,
          qbsync.errors(jsonb_build_object(
-           'default_technician_id', qbsync.bad(rec -> 'default_technician_id', default_technician_id IS NULL, 'an integer id'),
-           'date_created',          qbsync.bad(rec -> 'date_created', date_created IS NULL, 'a date'),
-           'last_updated',          qbsync.bad(rec -> 'last_updated', lu IS NULL, 'unix seconds or a date'),
-           'deleted',               qbsync.bad(rec -> 'deleted', deleted_flag IS NULL, 'a boolean'))),
-         rec
-  FROM typed
+           'default_technician_id', qbsync.bad(i.rec -> 'default_technician_id', x.default_technician_id IS NULL, 'an integer id'),
+           'date_created',          qbsync.bad(i.rec -> 'date_created', x.date_created IS NULL, 'a date'),
+           'last_updated',          qbsync.bad(i.rec -> 'last_updated', i.lu IS NULL, 'unix seconds or a date'),
+           'deleted',               qbsync.bad(i.rec -> 'deleted', x.deleted_flag IS NULL, 'a boolean'))),
+         i.rec
+  FROM incoming i
+  CROSS JOIN LATERAL jsonb_to_record(i.rec) AS f(
+    label_abbr text, title text, duration text, default_technician_id text, date_created text, deleted text
+  )
+  CROSS JOIN LATERAL (
+    SELECT f.label_abbr                              AS label_abbr,
+           f.title                                   AS title,
+           f.duration                                AS duration,
+           qbsync.to_bigint(f.default_technician_id) AS default_technician_id,
+           qbsync.parse_ts(f.date_created)           AS date_created,
+           qbsync.to_bool(f.deleted)                 AS deleted_flag
+    OFFSET 0
+  ) x
   ON CONFLICT (id) DO UPDATE SET
     (label_abbr, title, duration, default_technician_id, date_created, last_updated, deleted, deleted_at,
      source_fetch_id, parse_errors, payload)
@@ -55,7 +55,7 @@ up AS (
 )
 SELECT count(*) FILTER (WHERE inserted) AS inserted, count(*) FILTER (WHERE NOT inserted) AS updated FROM up;
 
--- 2. Soft deletes from the Updates feed: a row is deleted by the first delete that came after its current
+-- 3. Soft deletes from the Updates feed: a row is deleted by the first delete that came after its current
 -- version was first seen (a stale copy fetched later does not bring it back; a newer version does).
 WITH first_delete AS (
   SELECT DISTINCT ON (d.id) d.id, d.fetched_at

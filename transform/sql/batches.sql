@@ -3,59 +3,59 @@
 -- Input: the batch staged by _incoming.sql (incoming, incoming_deleted). No rollup depends on batches.
 -- Fields: qbench-api.md §4 (Batch); batches are many-to-many with samples and tests.
 -- Typing: every value the mapping reads is taken as text in one pass over the record (jsonb_to_record), then
--- parsed by the qbsync.* helpers (NULL when it does not parse). A value that is present, not null and not ""
+-- parsed once by the qbsync.* helpers (NULL when it does not parse). A value that is present, not null and not ""
 -- but does not parse is recorded in parse_errors as {"value": <raw>, "error": "expected …"}; text columns
 -- take any scalar as it is.
 
--- 1. Upsert the newest versions. Against the stored row: an older version is ignored; the same version (same
--- last_updated) is merged into it and keeps its first fetch and soft delete; a newer version replaces it.
-WITH src AS (
-  SELECT i.id, i.lu,
-         CASE WHEN s.same THEN (SELECT c.payload FROM batches c WHERE c.id = i.id) || i.rec ELSE i.rec END AS rec,
-         CASE WHEN s.same THEN cur.source_fetch_id ELSE i.fetch_id END AS source_fetch_id,
-         CASE WHEN s.same THEN cur.deleted_at END AS deleted_at
-  FROM incoming i
-  LEFT JOIN (SELECT id, last_updated, source_fetch_id, deleted_at FROM batches) cur ON cur.id = i.id
-  CROSS JOIN LATERAL (SELECT cur.id IS NOT NULL AND i.lu IS NOT DISTINCT FROM cur.last_updated AS same) s
-  WHERE cur.id IS NULL OR coalesce(i.lu, '-infinity') >= coalesce(cur.last_updated, '-infinity')
-),
-typed AS MATERIALIZED (
-  SELECT s.id, s.lu, s.rec, s.source_fetch_id, s.deleted_at,
-         qbsync.to_bigint(f.assay_id)         AS assay_id,
-         f.display_name                       AS display_name,
-         f.batch_status                       AS batch_status,
-         qbsync.to_bool(f.batch_complete)     AS batch_complete,
-         qbsync.to_bool(f.batch_processed)    AS batch_processed,
-         qbsync.to_ids(s.rec -> 'sample_ids') AS sample_ids,
-         qbsync.to_ids(s.rec -> 'test_ids')   AS test_ids,
-         qbsync.parse_ts(f.date_created)      AS date_created,
-         qbsync.parse_ts(f.date_prepared)     AS date_prepared,
-         qbsync.to_bool(f.deleted)            AS deleted_flag
-  FROM src s
-  CROSS JOIN LATERAL jsonb_to_record(s.rec) AS f(
-    assay_id text, display_name text, batch_status text, batch_complete text, batch_processed text,
-    date_created text, date_prepared text, deleted text
-  )
-),
-up AS (
+-- 1. Against the stored rows: a staged version older than the stored one is dropped; the same version (same
+-- last_updated, e.g. a list item and its detail) is merged into the stored payload and keeps its first fetch
+-- and soft delete; a newer version replaces the row.
+-- (Correlated subqueries: one primary-key probe per staged row, never a scan of the whole table.)
+DELETE FROM incoming i
+WHERE (SELECT coalesce(i.lu, '-infinity') < coalesce(c.last_updated, '-infinity') FROM batches c WHERE c.id = i.id);
+
+UPDATE incoming i
+SET (rec, fetch_id, deleted_at) = (SELECT c.payload || i.rec, c.source_fetch_id, c.deleted_at FROM batches c WHERE c.id = i.id)
+WHERE (SELECT i.lu IS NOT DISTINCT FROM c.last_updated FROM batches c WHERE c.id = i.id);
+
+-- 2. Upsert, typed. The record's fields are read as text in one pass (jsonb_to_record) and parsed once per
+-- row (the OFFSET 0 subquery), so parse_errors can test the typed values without parsing again.
+WITH up AS (
   INSERT INTO batches AS t (id, assay_id, display_name, batch_status, batch_complete, batch_processed, sample_ids,
                             test_ids, date_created, date_prepared, last_updated, deleted, deleted_at,
                             source_fetch_id, parse_errors, payload)
-  SELECT id, assay_id, display_name, batch_status, batch_complete, batch_processed, sample_ids, test_ids,
-         date_created, date_prepared,
-         lu, coalesce(deleted_flag, false) OR deleted_at IS NOT NULL, deleted_at, source_fetch_id,
+  SELECT i.id, x.assay_id, x.display_name, x.batch_status, x.batch_complete, x.batch_processed, x.sample_ids,
+         x.test_ids, x.date_created, x.date_prepared,
+         i.lu, coalesce(x.deleted_flag, false) OR i.deleted_at IS NOT NULL, i.deleted_at, i.fetch_id,
          qbsync.errors(jsonb_build_object(
-           'assay_id',        qbsync.bad(rec -> 'assay_id', assay_id IS NULL, 'an integer id'),
-           'batch_complete',  qbsync.bad(rec -> 'batch_complete', batch_complete IS NULL, 'a boolean'),
-           'batch_processed', qbsync.bad(rec -> 'batch_processed', batch_processed IS NULL, 'a boolean'),
-           'sample_ids',      qbsync.bad(rec -> 'sample_ids', sample_ids IS NULL, 'an array of ids'),
-           'test_ids',        qbsync.bad(rec -> 'test_ids', test_ids IS NULL, 'an array of ids'),
-           'date_created',    qbsync.bad(rec -> 'date_created', date_created IS NULL, 'a date'),
-           'date_prepared',   qbsync.bad(rec -> 'date_prepared', date_prepared IS NULL, 'a date'),
-           'last_updated',    qbsync.bad(rec -> 'last_updated', lu IS NULL, 'unix seconds or a date'),
-           'deleted',         qbsync.bad(rec -> 'deleted', deleted_flag IS NULL, 'a boolean'))),
-         rec
-  FROM typed
+           'assay_id',        qbsync.bad(i.rec -> 'assay_id', x.assay_id IS NULL, 'an integer id'),
+           'batch_complete',  qbsync.bad(i.rec -> 'batch_complete', x.batch_complete IS NULL, 'a boolean'),
+           'batch_processed', qbsync.bad(i.rec -> 'batch_processed', x.batch_processed IS NULL, 'a boolean'),
+           'sample_ids',      qbsync.bad(i.rec -> 'sample_ids', x.sample_ids IS NULL, 'an array of ids'),
+           'test_ids',        qbsync.bad(i.rec -> 'test_ids', x.test_ids IS NULL, 'an array of ids'),
+           'date_created',    qbsync.bad(i.rec -> 'date_created', x.date_created IS NULL, 'a date'),
+           'date_prepared',   qbsync.bad(i.rec -> 'date_prepared', x.date_prepared IS NULL, 'a date'),
+           'last_updated',    qbsync.bad(i.rec -> 'last_updated', i.lu IS NULL, 'unix seconds or a date'),
+           'deleted',         qbsync.bad(i.rec -> 'deleted', x.deleted_flag IS NULL, 'a boolean'))),
+         i.rec
+  FROM incoming i
+  CROSS JOIN LATERAL jsonb_to_record(i.rec) AS f(
+    assay_id text, display_name text, batch_status text, batch_complete text, batch_processed text,
+    date_created text, date_prepared text, deleted text
+  )
+  CROSS JOIN LATERAL (
+    SELECT qbsync.to_bigint(f.assay_id)         AS assay_id,
+           f.display_name                       AS display_name,
+           f.batch_status                       AS batch_status,
+           qbsync.to_bool(f.batch_complete)     AS batch_complete,
+           qbsync.to_bool(f.batch_processed)    AS batch_processed,
+           qbsync.to_ids(i.rec -> 'sample_ids') AS sample_ids,
+           qbsync.to_ids(i.rec -> 'test_ids')   AS test_ids,
+           qbsync.parse_ts(f.date_created)      AS date_created,
+           qbsync.parse_ts(f.date_prepared)     AS date_prepared,
+           qbsync.to_bool(f.deleted)            AS deleted_flag
+    OFFSET 0
+  ) x
   ON CONFLICT (id) DO UPDATE SET
     (assay_id, display_name, batch_status, batch_complete, batch_processed, sample_ids, test_ids, date_created,
      date_prepared, last_updated, deleted, deleted_at, source_fetch_id, parse_errors, payload)
@@ -68,7 +68,7 @@ up AS (
 )
 SELECT count(*) FILTER (WHERE inserted) AS inserted, count(*) FILTER (WHERE NOT inserted) AS updated FROM up;
 
--- 2. Soft deletes from the Updates feed: a row is deleted by the first delete that came after its current
+-- 3. Soft deletes from the Updates feed: a row is deleted by the first delete that came after its current
 -- version was first seen (a stale copy fetched later does not bring it back; a newer version does).
 WITH first_delete AS (
   SELECT DISTINCT ON (d.id) d.id, d.fetched_at

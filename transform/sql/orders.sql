@@ -5,72 +5,72 @@
 -- _rollups.sql); 'replay' skips that (the rollups are rebuilt whole once every table is loaded).
 -- Fields: qbench-api.md §4 (Order); customer_id is customer_account_id; date_order_reported is date-only.
 -- Typing: every value the mapping reads is taken as text in one pass over the record (jsonb_to_record), then
--- parsed by the qbsync.* helpers (NULL when it does not parse). A value that is present, not null and not ""
+-- parsed once by the qbsync.* helpers (NULL when it does not parse). A value that is present, not null and not ""
 -- but does not parse is recorded in parse_errors as {"value": <raw>, "error": "expected …"}; text columns
 -- take any scalar as it is.
 
--- 1. Upsert the newest versions. Against the stored row: an older version is ignored; the same version (same
--- last_updated) is merged into it and keeps its first fetch and soft delete; a newer version replaces it.
-WITH src AS (
-  SELECT i.id, i.lu,
-         CASE WHEN s.same THEN (SELECT c.payload FROM orders c WHERE c.id = i.id) || i.rec ELSE i.rec END AS rec,
-         CASE WHEN s.same THEN cur.source_fetch_id ELSE i.fetch_id END AS source_fetch_id,
-         CASE WHEN s.same THEN cur.deleted_at END AS deleted_at
-  FROM incoming i
-  LEFT JOIN (SELECT id, last_updated, source_fetch_id, deleted_at FROM orders) cur ON cur.id = i.id
-  CROSS JOIN LATERAL (SELECT cur.id IS NOT NULL AND i.lu IS NOT DISTINCT FROM cur.last_updated AS same) s
-  WHERE cur.id IS NULL OR coalesce(i.lu, '-infinity') >= coalesce(cur.last_updated, '-infinity')
-),
-typed AS MATERIALIZED (
-  SELECT s.id, s.lu, s.rec, s.source_fetch_id, s.deleted_at,
-         qbsync.to_bigint(f.customer_account_id) AS customer_id,
-         f.custom_formatted_id                   AS custom_formatted_id,
-         f.state                                 AS state,
-         qbsync.parse_ts(f.date_created)         AS date_created,
-         qbsync.parse_ts(f.date_received)        AS date_received,
-         qbsync.parse_ts(f.date_completed)       AS date_completed,
-         qbsync.parse_ts(f.date_order_reported)  AS date_order_reported,
-         qbsync.parse_ts(f.date_required)        AS date_required,
-         qbsync.parse_ts(f.collected_date)       AS collected_date,
-         qbsync.to_int(f.sample_count)           AS sample_count,
-         qbsync.to_int(f.test_count)             AS test_count,
-         qbsync.to_bool(f.has_report)            AS has_report,
-         qbsync.to_bool(f.partially_complete)    AS partially_complete,
-         qbsync.to_bool(f.report_emailed)        AS report_emailed,
-         qbsync.to_bool(f.deleted)               AS deleted_flag
-  FROM src s
-  CROSS JOIN LATERAL jsonb_to_record(s.rec) AS f(
-    customer_account_id text, custom_formatted_id text, state text, date_created text, date_received text,
-    date_completed text, date_order_reported text, date_required text, collected_date text, sample_count text,
-    test_count text, has_report text, partially_complete text, report_emailed text, deleted text
-  )
-),
-up AS (
+-- 1. Against the stored rows: a staged version older than the stored one is dropped; the same version (same
+-- last_updated, e.g. a list item and its detail) is merged into the stored payload and keeps its first fetch
+-- and soft delete; a newer version replaces the row.
+-- (Correlated subqueries: one primary-key probe per staged row, never a scan of the whole table.)
+DELETE FROM incoming i
+WHERE (SELECT coalesce(i.lu, '-infinity') < coalesce(c.last_updated, '-infinity') FROM orders c WHERE c.id = i.id);
+
+UPDATE incoming i
+SET (rec, fetch_id, deleted_at) = (SELECT c.payload || i.rec, c.source_fetch_id, c.deleted_at FROM orders c WHERE c.id = i.id)
+WHERE (SELECT i.lu IS NOT DISTINCT FROM c.last_updated FROM orders c WHERE c.id = i.id);
+
+-- 2. Upsert, typed. The record's fields are read as text in one pass (jsonb_to_record) and parsed once per
+-- row (the OFFSET 0 subquery), so parse_errors can test the typed values without parsing again.
+WITH up AS (
   INSERT INTO orders AS t (id, customer_id, custom_formatted_id, state, date_created, date_received, date_completed,
                            date_order_reported, date_required, collected_date, sample_count, test_count, has_report,
                            partially_complete, report_emailed, last_updated, deleted, deleted_at, source_fetch_id,
                            parse_errors, payload)
-  SELECT id, customer_id, custom_formatted_id, state, date_created, date_received, date_completed,
-         date_order_reported, date_required, collected_date, sample_count, test_count, has_report,
-         partially_complete, report_emailed,
-         lu, coalesce(deleted_flag, false) OR deleted_at IS NOT NULL, deleted_at, source_fetch_id,
+  SELECT i.id, x.customer_id, x.custom_formatted_id, x.state, x.date_created, x.date_received, x.date_completed,
+         x.date_order_reported, x.date_required, x.collected_date, x.sample_count, x.test_count, x.has_report,
+         x.partially_complete, x.report_emailed,
+         i.lu, coalesce(x.deleted_flag, false) OR i.deleted_at IS NOT NULL, i.deleted_at, i.fetch_id,
          qbsync.errors(jsonb_build_object(
-           'customer_account_id', qbsync.bad(rec -> 'customer_account_id', customer_id IS NULL, 'an integer id'),
-           'date_created',        qbsync.bad(rec -> 'date_created', date_created IS NULL, 'a date'),
-           'date_received',       qbsync.bad(rec -> 'date_received', date_received IS NULL, 'a date'),
-           'date_completed',      qbsync.bad(rec -> 'date_completed', date_completed IS NULL, 'a date'),
-           'date_order_reported', qbsync.bad(rec -> 'date_order_reported', date_order_reported IS NULL, 'a date'),
-           'date_required',       qbsync.bad(rec -> 'date_required', date_required IS NULL, 'a date'),
-           'collected_date',      qbsync.bad(rec -> 'collected_date', collected_date IS NULL, 'a date'),
-           'sample_count',        qbsync.bad(rec -> 'sample_count', sample_count IS NULL, 'an integer'),
-           'test_count',          qbsync.bad(rec -> 'test_count', test_count IS NULL, 'an integer'),
-           'has_report',          qbsync.bad(rec -> 'has_report', has_report IS NULL, 'a boolean'),
-           'partially_complete',  qbsync.bad(rec -> 'partially_complete', partially_complete IS NULL, 'a boolean'),
-           'report_emailed',      qbsync.bad(rec -> 'report_emailed', report_emailed IS NULL, 'a boolean'),
-           'last_updated',        qbsync.bad(rec -> 'last_updated', lu IS NULL, 'unix seconds or a date'),
-           'deleted',             qbsync.bad(rec -> 'deleted', deleted_flag IS NULL, 'a boolean'))),
-         rec
-  FROM typed
+           'customer_account_id', qbsync.bad(i.rec -> 'customer_account_id', x.customer_id IS NULL, 'an integer id'),
+           'date_created',        qbsync.bad(i.rec -> 'date_created', x.date_created IS NULL, 'a date'),
+           'date_received',       qbsync.bad(i.rec -> 'date_received', x.date_received IS NULL, 'a date'),
+           'date_completed',      qbsync.bad(i.rec -> 'date_completed', x.date_completed IS NULL, 'a date'),
+           'date_order_reported', qbsync.bad(i.rec -> 'date_order_reported', x.date_order_reported IS NULL, 'a date'),
+           'date_required',       qbsync.bad(i.rec -> 'date_required', x.date_required IS NULL, 'a date'),
+           'collected_date',      qbsync.bad(i.rec -> 'collected_date', x.collected_date IS NULL, 'a date'),
+           'sample_count',        qbsync.bad(i.rec -> 'sample_count', x.sample_count IS NULL, 'an integer'),
+           'test_count',          qbsync.bad(i.rec -> 'test_count', x.test_count IS NULL, 'an integer'),
+           'has_report',          qbsync.bad(i.rec -> 'has_report', x.has_report IS NULL, 'a boolean'),
+           'partially_complete',  qbsync.bad(i.rec -> 'partially_complete', x.partially_complete IS NULL, 'a boolean'),
+           'report_emailed',      qbsync.bad(i.rec -> 'report_emailed', x.report_emailed IS NULL, 'a boolean'),
+           'last_updated',        qbsync.bad(i.rec -> 'last_updated', i.lu IS NULL, 'unix seconds or a date'),
+           'deleted',             qbsync.bad(i.rec -> 'deleted', x.deleted_flag IS NULL, 'a boolean'))),
+         i.rec
+  FROM incoming i
+  CROSS JOIN LATERAL jsonb_to_record(i.rec) AS f(
+    customer_account_id text, custom_formatted_id text, state text, date_created text, date_received text,
+    date_completed text, date_order_reported text, date_required text, collected_date text, sample_count text,
+    test_count text, has_report text, partially_complete text, report_emailed text, deleted text
+  )
+  CROSS JOIN LATERAL (
+    SELECT qbsync.to_bigint(f.customer_account_id) AS customer_id,
+           f.custom_formatted_id                   AS custom_formatted_id,
+           f.state                                 AS state,
+           qbsync.parse_ts(f.date_created)         AS date_created,
+           qbsync.parse_ts(f.date_received)        AS date_received,
+           qbsync.parse_ts(f.date_completed)       AS date_completed,
+           qbsync.parse_ts(f.date_order_reported)  AS date_order_reported,
+           qbsync.parse_ts(f.date_required)        AS date_required,
+           qbsync.parse_ts(f.collected_date)       AS collected_date,
+           qbsync.to_int(f.sample_count)           AS sample_count,
+           qbsync.to_int(f.test_count)             AS test_count,
+           qbsync.to_bool(f.has_report)            AS has_report,
+           qbsync.to_bool(f.partially_complete)    AS partially_complete,
+           qbsync.to_bool(f.report_emailed)        AS report_emailed,
+           qbsync.to_bool(f.deleted)               AS deleted_flag
+    OFFSET 0
+  ) x
   ON CONFLICT (id) DO UPDATE SET
     (customer_id, custom_formatted_id, state, date_created, date_received, date_completed, date_order_reported,
      date_required, collected_date, sample_count, test_count, has_report, partially_complete, report_emailed,
@@ -85,7 +85,7 @@ up AS (
 )
 SELECT count(*) FILTER (WHERE inserted) AS inserted, count(*) FILTER (WHERE NOT inserted) AS updated FROM up;
 
--- 2. Soft deletes from the Updates feed: a row is deleted by the first delete that came after its current
+-- 3. Soft deletes from the Updates feed: a row is deleted by the first delete that came after its current
 -- version was first seen (a stale copy fetched later does not bring it back; a newer version does).
 WITH first_delete AS (
   SELECT DISTINCT ON (d.id) d.id, d.fetched_at
@@ -102,7 +102,7 @@ done AS (
 )
 SELECT count(*) AS deleted FROM done;
 
--- 3. Rollup days that depend on these orders: the order's customer is the customer of the rollup buckets
+-- 4. Rollup days that depend on these orders: the order's customer is the customer of the rollup buckets
 -- of its samples and of their tests. (Orders have no day bucket of their own.)
 INSERT INTO touched_days (rollup, day)
 SELECT 'samples', qbsync.lab_day(s.date_created)

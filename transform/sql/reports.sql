@@ -3,65 +3,65 @@
 -- Input: the batch staged by _incoming.sql (incoming, incoming_deleted). No rollup depends on reports.
 -- Fields: qbench-api.md §4 (Report); render_params is a JSON string whose test_ids become test_ids.
 -- Typing: every value the mapping reads is taken as text in one pass over the record (jsonb_to_record), then
--- parsed by the qbsync.* helpers (NULL when it does not parse). A value that is present, not null and not ""
+-- parsed once by the qbsync.* helpers (NULL when it does not parse). A value that is present, not null and not ""
 -- but does not parse is recorded in parse_errors as {"value": <raw>, "error": "expected …"}; text columns
 -- take any scalar as it is.
 
--- 1. Upsert the newest versions. Against the stored row: an older version is ignored; the same version (same
--- last_updated) is merged into it and keeps its first fetch and soft delete; a newer version replaces it.
-WITH src AS (
-  SELECT i.id, i.lu,
-         CASE WHEN s.same THEN (SELECT c.payload FROM reports c WHERE c.id = i.id) || i.rec ELSE i.rec END AS rec,
-         CASE WHEN s.same THEN cur.source_fetch_id ELSE i.fetch_id END AS source_fetch_id,
-         CASE WHEN s.same THEN cur.deleted_at END AS deleted_at
-  FROM incoming i
-  LEFT JOIN (SELECT id, last_updated, source_fetch_id, deleted_at FROM reports) cur ON cur.id = i.id
-  CROSS JOIN LATERAL (SELECT cur.id IS NOT NULL AND i.lu IS NOT DISTINCT FROM cur.last_updated AS same) s
-  WHERE cur.id IS NULL OR coalesce(i.lu, '-infinity') >= coalesce(cur.last_updated, '-infinity')
-),
-typed AS MATERIALIZED (
-  SELECT s.id, s.lu, s.rec, s.source_fetch_id, s.deleted_at,
-         qbsync.to_bigint(f.order_id)                                             AS order_id,
-         qbsync.to_bigint(f.sample_id)                                            AS sample_id,
-         qbsync.to_bigint(f.test_id)                                              AS test_id,
-         f.state                                                                  AS state,
-         f.render_status                                                          AS render_status,
-         qbsync.to_bool(f.is_public)                                              AS is_public,
-         qbsync.to_bool(f.emailed)                                                AS emailed,
-         qbsync.to_ids(qbsync.to_jsonb_doc(s.rec -> 'render_params') -> 'test_ids') AS test_ids,
-         qbsync.parse_ts(f.date_generated)                                        AS date_generated,
-         qbsync.parse_ts(f.date_published)                                        AS date_published,
-         qbsync.parse_ts(f.date_public)                                           AS date_public,
-         qbsync.parse_ts(f.date_emailed)                                          AS date_emailed,
-         qbsync.to_bool(f.deleted)                                                AS deleted_flag
-  FROM src s
-  CROSS JOIN LATERAL jsonb_to_record(s.rec) AS f(
-    order_id text, sample_id text, test_id text, state text, render_status text, is_public text, emailed text,
-    date_generated text, date_published text, date_public text, date_emailed text, deleted text
-  )
-),
-up AS (
+-- 1. Against the stored rows: a staged version older than the stored one is dropped; the same version (same
+-- last_updated, e.g. a list item and its detail) is merged into the stored payload and keeps its first fetch
+-- and soft delete; a newer version replaces the row.
+-- (Correlated subqueries: one primary-key probe per staged row, never a scan of the whole table.)
+DELETE FROM incoming i
+WHERE (SELECT coalesce(i.lu, '-infinity') < coalesce(c.last_updated, '-infinity') FROM reports c WHERE c.id = i.id);
+
+UPDATE incoming i
+SET (rec, fetch_id, deleted_at) = (SELECT c.payload || i.rec, c.source_fetch_id, c.deleted_at FROM reports c WHERE c.id = i.id)
+WHERE (SELECT i.lu IS NOT DISTINCT FROM c.last_updated FROM reports c WHERE c.id = i.id);
+
+-- 2. Upsert, typed. The record's fields are read as text in one pass (jsonb_to_record) and parsed once per
+-- row (the OFFSET 0 subquery), so parse_errors can test the typed values without parsing again.
+WITH up AS (
   INSERT INTO reports AS t (id, order_id, sample_id, test_id, state, render_status, is_public, emailed, test_ids,
                             date_generated, date_published, date_public, date_emailed, last_updated, deleted,
                             deleted_at, source_fetch_id, parse_errors, payload)
-  SELECT id, order_id, sample_id, test_id, state, render_status, is_public, emailed, test_ids, date_generated,
-         date_published, date_public, date_emailed,
-         lu, coalesce(deleted_flag, false) OR deleted_at IS NOT NULL, deleted_at, source_fetch_id,
+  SELECT i.id, x.order_id, x.sample_id, x.test_id, x.state, x.render_status, x.is_public, x.emailed, x.test_ids,
+         x.date_generated, x.date_published, x.date_public, x.date_emailed,
+         i.lu, coalesce(x.deleted_flag, false) OR i.deleted_at IS NOT NULL, i.deleted_at, i.fetch_id,
          qbsync.errors(jsonb_build_object(
-           'order_id',       qbsync.bad(rec -> 'order_id', order_id IS NULL, 'an integer id'),
-           'sample_id',      qbsync.bad(rec -> 'sample_id', sample_id IS NULL, 'an integer id'),
-           'test_id',        qbsync.bad(rec -> 'test_id', test_id IS NULL, 'an integer id'),
-           'is_public',      qbsync.bad(rec -> 'is_public', is_public IS NULL, 'a boolean'),
-           'emailed',        qbsync.bad(rec -> 'emailed', emailed IS NULL, 'a boolean'),
-           'render_params',  qbsync.bad(rec -> 'render_params', test_ids IS NULL, 'a JSON document with test_ids'),
-           'date_generated', qbsync.bad(rec -> 'date_generated', date_generated IS NULL, 'a date'),
-           'date_published', qbsync.bad(rec -> 'date_published', date_published IS NULL, 'a date'),
-           'date_public',    qbsync.bad(rec -> 'date_public', date_public IS NULL, 'a date'),
-           'date_emailed',   qbsync.bad(rec -> 'date_emailed', date_emailed IS NULL, 'a date'),
-           'last_updated',   qbsync.bad(rec -> 'last_updated', lu IS NULL, 'unix seconds or a date'),
-           'deleted',        qbsync.bad(rec -> 'deleted', deleted_flag IS NULL, 'a boolean'))),
-         rec
-  FROM typed
+           'order_id',       qbsync.bad(i.rec -> 'order_id', x.order_id IS NULL, 'an integer id'),
+           'sample_id',      qbsync.bad(i.rec -> 'sample_id', x.sample_id IS NULL, 'an integer id'),
+           'test_id',        qbsync.bad(i.rec -> 'test_id', x.test_id IS NULL, 'an integer id'),
+           'is_public',      qbsync.bad(i.rec -> 'is_public', x.is_public IS NULL, 'a boolean'),
+           'emailed',        qbsync.bad(i.rec -> 'emailed', x.emailed IS NULL, 'a boolean'),
+           'render_params',  qbsync.bad(i.rec -> 'render_params', x.test_ids IS NULL, 'a JSON document with test_ids'),
+           'date_generated', qbsync.bad(i.rec -> 'date_generated', x.date_generated IS NULL, 'a date'),
+           'date_published', qbsync.bad(i.rec -> 'date_published', x.date_published IS NULL, 'a date'),
+           'date_public',    qbsync.bad(i.rec -> 'date_public', x.date_public IS NULL, 'a date'),
+           'date_emailed',   qbsync.bad(i.rec -> 'date_emailed', x.date_emailed IS NULL, 'a date'),
+           'last_updated',   qbsync.bad(i.rec -> 'last_updated', i.lu IS NULL, 'unix seconds or a date'),
+           'deleted',        qbsync.bad(i.rec -> 'deleted', x.deleted_flag IS NULL, 'a boolean'))),
+         i.rec
+  FROM incoming i
+  CROSS JOIN LATERAL jsonb_to_record(i.rec) AS f(
+    order_id text, sample_id text, test_id text, state text, render_status text, is_public text, emailed text,
+    date_generated text, date_published text, date_public text, date_emailed text, deleted text
+  )
+  CROSS JOIN LATERAL (
+    SELECT qbsync.to_bigint(f.order_id)                                             AS order_id,
+           qbsync.to_bigint(f.sample_id)                                            AS sample_id,
+           qbsync.to_bigint(f.test_id)                                              AS test_id,
+           f.state                                                                  AS state,
+           f.render_status                                                          AS render_status,
+           qbsync.to_bool(f.is_public)                                              AS is_public,
+           qbsync.to_bool(f.emailed)                                                AS emailed,
+           qbsync.to_ids(qbsync.to_jsonb_doc(i.rec -> 'render_params') -> 'test_ids') AS test_ids,
+           qbsync.parse_ts(f.date_generated)                                        AS date_generated,
+           qbsync.parse_ts(f.date_published)                                        AS date_published,
+           qbsync.parse_ts(f.date_public)                                           AS date_public,
+           qbsync.parse_ts(f.date_emailed)                                          AS date_emailed,
+           qbsync.to_bool(f.deleted)                                                AS deleted_flag
+    OFFSET 0
+  ) x
   ON CONFLICT (id) DO UPDATE SET
     (order_id, sample_id, test_id, state, render_status, is_public, emailed, test_ids, date_generated,
      date_published, date_public, date_emailed, last_updated, deleted, deleted_at, source_fetch_id, parse_errors,
@@ -75,7 +75,7 @@ up AS (
 )
 SELECT count(*) FILTER (WHERE inserted) AS inserted, count(*) FILTER (WHERE NOT inserted) AS updated FROM up;
 
--- 2. Soft deletes from the Updates feed: a row is deleted by the first delete that came after its current
+-- 3. Soft deletes from the Updates feed: a row is deleted by the first delete that came after its current
 -- version was first seen (a stale copy fetched later does not bring it back; a newer version does).
 WITH first_delete AS (
   SELECT DISTINCT ON (d.id) d.id, d.fetched_at

@@ -5,7 +5,7 @@
 -- _rollups.sql); 'replay' skips that (the rollups are rebuilt whole once every table is loaded).
 -- Fields: qbench-api.md §4 (Sample); sample_type is accessioning_type.value.
 -- Typing: every value the mapping reads is taken as text in one pass over the record (jsonb_to_record), then
--- parsed by the qbsync.* helpers (NULL when it does not parse). A value that is present, not null and not ""
+-- parsed once by the qbsync.* helpers (NULL when it does not parse). A value that is present, not null and not ""
 -- but does not parse is recorded in parse_errors as {"value": <raw>, "error": "expected …"}; text columns
 -- take any scalar as it is.
 
@@ -18,64 +18,64 @@ WHERE current_setting('qbsync.mode') = 'incremental'
   AND s.date_created IS NOT NULL
 ON CONFLICT DO NOTHING;
 
--- 2. Upsert the newest versions. Against the stored row: an older version is ignored; the same version (same
--- last_updated) is merged into it and keeps its first fetch and soft delete; a newer version replaces it.
-WITH src AS (
-  SELECT i.id, i.lu,
-         CASE WHEN s.same THEN (SELECT c.payload FROM samples c WHERE c.id = i.id) || i.rec ELSE i.rec END AS rec,
-         CASE WHEN s.same THEN cur.source_fetch_id ELSE i.fetch_id END AS source_fetch_id,
-         CASE WHEN s.same THEN cur.deleted_at END AS deleted_at
-  FROM incoming i
-  LEFT JOIN (SELECT id, last_updated, source_fetch_id, deleted_at FROM samples) cur ON cur.id = i.id
-  CROSS JOIN LATERAL (SELECT cur.id IS NOT NULL AND i.lu IS NOT DISTINCT FROM cur.last_updated AS same) s
-  WHERE cur.id IS NULL OR coalesce(i.lu, '-infinity') >= coalesce(cur.last_updated, '-infinity')
-),
-typed AS MATERIALIZED (
-  SELECT s.id, s.lu, s.rec, s.source_fetch_id, s.deleted_at,
-         qbsync.to_bigint(f.order_id)                                             AS order_id,
-         f.custom_formatted_id                                                    AS custom_formatted_id,
-         coalesce(f.sample_name, f.description)                                   AS sample_name,
-         f.state                                                                  AS state,
-         coalesce(s.rec -> 'accessioning_type' ->> 'value', qbsync.to_text(s.rec -> 'accessioning_type')) AS sample_type,
-         f.matrix_type                                                            AS matrix_type,
-         qbsync.to_bool(f.has_report)                                             AS has_report,
-         qbsync.to_ids(coalesce(s.rec -> 'batches', s.rec -> 'batch_ids'))        AS batch_ids,
-         qbsync.to_int(f.test_count)                                              AS test_count,
-         qbsync.parse_ts(f.date_created)                                          AS date_created,
-         qbsync.parse_ts(f.start_date)                                            AS start_date,
-         coalesce(qbsync.parse_ts(f.completed_date), qbsync.parse_ts(f.complete_date)) AS completed_date,
-         f.sample_weight                                                          AS sample_weight,
-         f.leaf_id                                                                AS leaf_id,
-         qbsync.to_bool(f.deleted)                                                AS deleted_flag
-  FROM src s
-  CROSS JOIN LATERAL jsonb_to_record(s.rec) AS f(
-    order_id text, custom_formatted_id text, sample_name text, description text, state text, matrix_type text,
-    has_report text, test_count text, date_created text, start_date text, completed_date text,
-    complete_date text, sample_weight text, leaf_id text, deleted text
-  )
-),
-up AS (
+-- 2. Against the stored rows: a staged version older than the stored one is dropped; the same version (same
+-- last_updated, e.g. a list item and its detail) is merged into the stored payload and keeps its first fetch
+-- and soft delete; a newer version replaces the row.
+-- (Correlated subqueries: one primary-key probe per staged row, never a scan of the whole table.)
+DELETE FROM incoming i
+WHERE (SELECT coalesce(i.lu, '-infinity') < coalesce(c.last_updated, '-infinity') FROM samples c WHERE c.id = i.id);
+
+UPDATE incoming i
+SET (rec, fetch_id, deleted_at) = (SELECT c.payload || i.rec, c.source_fetch_id, c.deleted_at FROM samples c WHERE c.id = i.id)
+WHERE (SELECT i.lu IS NOT DISTINCT FROM c.last_updated FROM samples c WHERE c.id = i.id);
+
+-- 3. Upsert, typed. The record's fields are read as text in one pass (jsonb_to_record) and parsed once per
+-- row (the OFFSET 0 subquery), so parse_errors can test the typed values without parsing again.
+WITH up AS (
   INSERT INTO samples AS t (id, order_id, custom_formatted_id, sample_name, state, sample_type, matrix_type,
                             has_report, batch_ids, test_count, date_created, start_date, completed_date,
                             sample_weight, leaf_id, last_updated, deleted, deleted_at, source_fetch_id, parse_errors,
                             payload)
-  SELECT id, order_id, custom_formatted_id, sample_name, state, sample_type, matrix_type, has_report, batch_ids,
-         test_count, date_created, start_date, completed_date, sample_weight, leaf_id,
-         lu, coalesce(deleted_flag, false) OR deleted_at IS NOT NULL, deleted_at, source_fetch_id,
+  SELECT i.id, x.order_id, x.custom_formatted_id, x.sample_name, x.state, x.sample_type, x.matrix_type, x.has_report,
+         x.batch_ids, x.test_count, x.date_created, x.start_date, x.completed_date, x.sample_weight, x.leaf_id,
+         i.lu, coalesce(x.deleted_flag, false) OR i.deleted_at IS NOT NULL, i.deleted_at, i.fetch_id,
          qbsync.errors(jsonb_build_object(
-           'order_id',          qbsync.bad(rec -> 'order_id', order_id IS NULL, 'an integer id'),
-           'accessioning_type', qbsync.bad(rec -> 'accessioning_type', sample_type IS NULL, 'an object with a value'),
-           'has_report',        qbsync.bad(rec -> 'has_report', has_report IS NULL, 'a boolean'),
-           'batches',           qbsync.bad(coalesce(rec -> 'batches', rec -> 'batch_ids'), batch_ids IS NULL, 'an array of ids'),
-           'test_count',        qbsync.bad(rec -> 'test_count', test_count IS NULL, 'an integer'),
-           'date_created',      qbsync.bad(rec -> 'date_created', date_created IS NULL, 'a date'),
-           'start_date',        qbsync.bad(rec -> 'start_date', start_date IS NULL, 'a date'),
-           'completed_date',    qbsync.bad(rec -> 'completed_date', completed_date IS NULL, 'a date'),
-           'complete_date',     qbsync.bad(rec -> 'complete_date', completed_date IS NULL, 'a date'),
-           'last_updated',      qbsync.bad(rec -> 'last_updated', lu IS NULL, 'unix seconds or a date'),
-           'deleted',           qbsync.bad(rec -> 'deleted', deleted_flag IS NULL, 'a boolean'))),
-         rec
-  FROM typed
+           'order_id',          qbsync.bad(i.rec -> 'order_id', x.order_id IS NULL, 'an integer id'),
+           'accessioning_type', qbsync.bad(i.rec -> 'accessioning_type', x.sample_type IS NULL, 'an object with a value'),
+           'has_report',        qbsync.bad(i.rec -> 'has_report', x.has_report IS NULL, 'a boolean'),
+           'batches',           qbsync.bad(coalesce(i.rec -> 'batches', i.rec -> 'batch_ids'), x.batch_ids IS NULL, 'an array of ids'),
+           'test_count',        qbsync.bad(i.rec -> 'test_count', x.test_count IS NULL, 'an integer'),
+           'date_created',      qbsync.bad(i.rec -> 'date_created', x.date_created IS NULL, 'a date'),
+           'start_date',        qbsync.bad(i.rec -> 'start_date', x.start_date IS NULL, 'a date'),
+           'completed_date',    qbsync.bad(i.rec -> 'completed_date', x.completed_date IS NULL, 'a date'),
+           'complete_date',     qbsync.bad(i.rec -> 'complete_date', x.completed_date IS NULL, 'a date'),
+           'last_updated',      qbsync.bad(i.rec -> 'last_updated', i.lu IS NULL, 'unix seconds or a date'),
+           'deleted',           qbsync.bad(i.rec -> 'deleted', x.deleted_flag IS NULL, 'a boolean'))),
+         i.rec
+  FROM incoming i
+  CROSS JOIN LATERAL jsonb_to_record(i.rec) AS f(
+    order_id text, custom_formatted_id text, sample_name text, description text, state text, matrix_type text,
+    has_report text, test_count text, date_created text, start_date text, completed_date text,
+    complete_date text, sample_weight text, leaf_id text, deleted text
+  )
+  CROSS JOIN LATERAL (
+    SELECT qbsync.to_bigint(f.order_id)                                             AS order_id,
+           f.custom_formatted_id                                                    AS custom_formatted_id,
+           coalesce(f.sample_name, f.description)                                   AS sample_name,
+           f.state                                                                  AS state,
+           coalesce(i.rec -> 'accessioning_type' ->> 'value', qbsync.to_text(i.rec -> 'accessioning_type')) AS sample_type,
+           f.matrix_type                                                            AS matrix_type,
+           qbsync.to_bool(f.has_report)                                             AS has_report,
+           qbsync.to_ids(coalesce(i.rec -> 'batches', i.rec -> 'batch_ids'))        AS batch_ids,
+           qbsync.to_int(f.test_count)                                              AS test_count,
+           qbsync.parse_ts(f.date_created)                                          AS date_created,
+           qbsync.parse_ts(f.start_date)                                            AS start_date,
+           coalesce(qbsync.parse_ts(f.completed_date), qbsync.parse_ts(f.complete_date)) AS completed_date,
+           f.sample_weight                                                          AS sample_weight,
+           f.leaf_id                                                                AS leaf_id,
+           qbsync.to_bool(f.deleted)                                                AS deleted_flag
+    OFFSET 0
+  ) x
   ON CONFLICT (id) DO UPDATE SET
     (order_id, custom_formatted_id, sample_name, state, sample_type, matrix_type, has_report, batch_ids, test_count,
      date_created, start_date, completed_date, sample_weight, leaf_id, last_updated, deleted, deleted_at,
@@ -89,7 +89,7 @@ up AS (
 )
 SELECT count(*) FILTER (WHERE inserted) AS inserted, count(*) FILTER (WHERE NOT inserted) AS updated FROM up;
 
--- 3. Soft deletes from the Updates feed: a row is deleted by the first delete that came after its current
+-- 4. Soft deletes from the Updates feed: a row is deleted by the first delete that came after its current
 -- version was first seen (a stale copy fetched later does not bring it back; a newer version does).
 WITH first_delete AS (
   SELECT DISTINCT ON (d.id) d.id, d.fetched_at
@@ -106,7 +106,7 @@ done AS (
 )
 SELECT count(*) AS deleted FROM done;
 
--- 4. Rollup days the affected samples sit in now, and every day their tests sit in: a test's rollup bucket
+-- 5. Rollup days the affected samples sit in now, and every day their tests sit in: a test's rollup bucket
 -- carries its sample's sample_type and (through order_id) customer.
 INSERT INTO touched_days (rollup, day)
 SELECT 'samples', qbsync.lab_day(s.date_created)

@@ -5,7 +5,7 @@
 -- _rollups.sql); 'replay' skips that (the rollups are rebuilt whole once every table is loaded).
 -- Fields: qbench-api.md §4 (Test); label_abbr and title are top-level or only under assay.
 -- Typing: every value the mapping reads is taken as text in one pass over the record (jsonb_to_record), then
--- parsed by the qbsync.* helpers (NULL when it does not parse). A value that is present, not null and not ""
+-- parsed once by the qbsync.* helpers (NULL when it does not parse). A value that is present, not null and not ""
 -- but does not parse is recorded in parse_errors as {"value": <raw>, "error": "expected …"}; text columns
 -- take any scalar as it is.
 
@@ -20,67 +20,68 @@ WHERE current_setting('qbsync.mode') = 'incremental'
   AND d.day IS NOT NULL
 ON CONFLICT DO NOTHING;
 
--- 2. Upsert the newest versions. Against the stored row: an older version is ignored; the same version (same
--- last_updated) is merged into it and keeps its first fetch and soft delete; a newer version replaces it.
-WITH src AS (
-  SELECT i.id, i.lu,
-         CASE WHEN s.same THEN (SELECT c.payload FROM tests c WHERE c.id = i.id) || i.rec ELSE i.rec END AS rec,
-         CASE WHEN s.same THEN cur.source_fetch_id ELSE i.fetch_id END AS source_fetch_id,
-         CASE WHEN s.same THEN cur.deleted_at END AS deleted_at
-  FROM incoming i
-  LEFT JOIN (SELECT id, last_updated, source_fetch_id, deleted_at FROM tests) cur ON cur.id = i.id
-  CROSS JOIN LATERAL (SELECT cur.id IS NOT NULL AND i.lu IS NOT DISTINCT FROM cur.last_updated AS same) s
-  WHERE cur.id IS NULL OR coalesce(i.lu, '-infinity') >= coalesce(cur.last_updated, '-infinity')
-),
-typed AS MATERIALIZED (
-  SELECT s.id, s.lu, s.rec, s.source_fetch_id, s.deleted_at,
-         qbsync.to_bigint(f.sample_id)                                     AS sample_id,
-         qbsync.to_bigint(f.assay_id)                                      AS assay_id,
-         coalesce(f.label_abbr, s.rec -> 'assay' ->> 'label_abbr')         AS label_abbr,
-         coalesce(f.title, s.rec -> 'assay' ->> 'title')                   AS title,
-         f.state                                                           AS state,
-         qbsync.to_bool(f.has_report)                                      AS has_report,
-         qbsync.parse_ts(f.report_completed_date)                          AS report_completed_date,
-         qbsync.to_ids(coalesce(s.rec -> 'batches', s.rec -> 'batch_ids')) AS batch_ids,
-         qbsync.parse_ts(f.date_created)                                   AS date_created,
-         qbsync.parse_ts(f.start_date)                                     AS start_date,
-         qbsync.parse_ts(f.complete_date)                                  AS complete_date,
-         qbsync.parse_ts(f.estimated_start_date)                           AS estimated_start_date,
-         qbsync.parse_ts(f.estimated_complete_date)                        AS estimated_complete_date,
-         qbsync.to_bigint(f.tech_id)                                       AS tech_id,
-         f.results                                                         AS results,
-         qbsync.to_bool(f.deleted)                                         AS deleted_flag
-  FROM src s
-  CROSS JOIN LATERAL jsonb_to_record(s.rec) AS f(
-    sample_id text, assay_id text, label_abbr text, title text, state text, has_report text,
-    report_completed_date text, date_created text, start_date text, complete_date text,
-    estimated_start_date text, estimated_complete_date text, tech_id text, results text, deleted text
-  )
-),
-up AS (
+-- 2. Against the stored rows: a staged version older than the stored one is dropped; the same version (same
+-- last_updated, e.g. a list item and its detail) is merged into the stored payload and keeps its first fetch
+-- and soft delete; a newer version replaces the row.
+-- (Correlated subqueries: one primary-key probe per staged row, never a scan of the whole table.)
+DELETE FROM incoming i
+WHERE (SELECT coalesce(i.lu, '-infinity') < coalesce(c.last_updated, '-infinity') FROM tests c WHERE c.id = i.id);
+
+UPDATE incoming i
+SET (rec, fetch_id, deleted_at) = (SELECT c.payload || i.rec, c.source_fetch_id, c.deleted_at FROM tests c WHERE c.id = i.id)
+WHERE (SELECT i.lu IS NOT DISTINCT FROM c.last_updated FROM tests c WHERE c.id = i.id);
+
+-- 3. Upsert, typed. The record's fields are read as text in one pass (jsonb_to_record) and parsed once per
+-- row (the OFFSET 0 subquery), so parse_errors can test the typed values without parsing again.
+WITH up AS (
   INSERT INTO tests AS t (id, sample_id, assay_id, label_abbr, title, state, has_report, report_completed_date,
                           batch_ids, date_created, start_date, complete_date, estimated_start_date,
                           estimated_complete_date, tech_id, results, last_updated, deleted, deleted_at,
                           source_fetch_id, parse_errors, payload)
-  SELECT id, sample_id, assay_id, label_abbr, title, state, has_report, report_completed_date, batch_ids,
-         date_created, start_date, complete_date, estimated_start_date, estimated_complete_date, tech_id, results,
-         lu, coalesce(deleted_flag, false) OR deleted_at IS NOT NULL, deleted_at, source_fetch_id,
+  SELECT i.id, x.sample_id, x.assay_id, x.label_abbr, x.title, x.state, x.has_report, x.report_completed_date,
+         x.batch_ids, x.date_created, x.start_date, x.complete_date, x.estimated_start_date,
+         x.estimated_complete_date, x.tech_id, x.results,
+         i.lu, coalesce(x.deleted_flag, false) OR i.deleted_at IS NOT NULL, i.deleted_at, i.fetch_id,
          qbsync.errors(jsonb_build_object(
-           'sample_id',               qbsync.bad(rec -> 'sample_id', sample_id IS NULL, 'an integer id'),
-           'assay_id',                qbsync.bad(rec -> 'assay_id', assay_id IS NULL, 'an integer id'),
-           'has_report',              qbsync.bad(rec -> 'has_report', has_report IS NULL, 'a boolean'),
-           'report_completed_date',   qbsync.bad(rec -> 'report_completed_date', report_completed_date IS NULL, 'a date'),
-           'batches',                 qbsync.bad(coalesce(rec -> 'batches', rec -> 'batch_ids'), batch_ids IS NULL, 'an array of ids'),
-           'date_created',            qbsync.bad(rec -> 'date_created', date_created IS NULL, 'a date'),
-           'start_date',              qbsync.bad(rec -> 'start_date', start_date IS NULL, 'a date'),
-           'complete_date',           qbsync.bad(rec -> 'complete_date', complete_date IS NULL, 'a date'),
-           'estimated_start_date',    qbsync.bad(rec -> 'estimated_start_date', estimated_start_date IS NULL, 'a date'),
-           'estimated_complete_date', qbsync.bad(rec -> 'estimated_complete_date', estimated_complete_date IS NULL, 'a date'),
-           'tech_id',                 qbsync.bad(rec -> 'tech_id', tech_id IS NULL, 'an integer id'),
-           'last_updated',            qbsync.bad(rec -> 'last_updated', lu IS NULL, 'unix seconds or a date'),
-           'deleted',                 qbsync.bad(rec -> 'deleted', deleted_flag IS NULL, 'a boolean'))),
-         rec
-  FROM typed
+           'sample_id',               qbsync.bad(i.rec -> 'sample_id', x.sample_id IS NULL, 'an integer id'),
+           'assay_id',                qbsync.bad(i.rec -> 'assay_id', x.assay_id IS NULL, 'an integer id'),
+           'has_report',              qbsync.bad(i.rec -> 'has_report', x.has_report IS NULL, 'a boolean'),
+           'report_completed_date',   qbsync.bad(i.rec -> 'report_completed_date', x.report_completed_date IS NULL, 'a date'),
+           'batches',                 qbsync.bad(coalesce(i.rec -> 'batches', i.rec -> 'batch_ids'), x.batch_ids IS NULL, 'an array of ids'),
+           'date_created',            qbsync.bad(i.rec -> 'date_created', x.date_created IS NULL, 'a date'),
+           'start_date',              qbsync.bad(i.rec -> 'start_date', x.start_date IS NULL, 'a date'),
+           'complete_date',           qbsync.bad(i.rec -> 'complete_date', x.complete_date IS NULL, 'a date'),
+           'estimated_start_date',    qbsync.bad(i.rec -> 'estimated_start_date', x.estimated_start_date IS NULL, 'a date'),
+           'estimated_complete_date', qbsync.bad(i.rec -> 'estimated_complete_date', x.estimated_complete_date IS NULL, 'a date'),
+           'tech_id',                 qbsync.bad(i.rec -> 'tech_id', x.tech_id IS NULL, 'an integer id'),
+           'last_updated',            qbsync.bad(i.rec -> 'last_updated', i.lu IS NULL, 'unix seconds or a date'),
+           'deleted',                 qbsync.bad(i.rec -> 'deleted', x.deleted_flag IS NULL, 'a boolean'))),
+         i.rec
+  FROM incoming i
+  CROSS JOIN LATERAL jsonb_to_record(i.rec) AS f(
+    sample_id text, assay_id text, label_abbr text, title text, state text, has_report text,
+    report_completed_date text, date_created text, start_date text, complete_date text,
+    estimated_start_date text, estimated_complete_date text, tech_id text, results text, deleted text
+  )
+  CROSS JOIN LATERAL (
+    SELECT qbsync.to_bigint(f.sample_id)                                     AS sample_id,
+           qbsync.to_bigint(f.assay_id)                                      AS assay_id,
+           coalesce(f.label_abbr, i.rec -> 'assay' ->> 'label_abbr')         AS label_abbr,
+           coalesce(f.title, i.rec -> 'assay' ->> 'title')                   AS title,
+           f.state                                                           AS state,
+           qbsync.to_bool(f.has_report)                                      AS has_report,
+           qbsync.parse_ts(f.report_completed_date)                          AS report_completed_date,
+           qbsync.to_ids(coalesce(i.rec -> 'batches', i.rec -> 'batch_ids')) AS batch_ids,
+           qbsync.parse_ts(f.date_created)                                   AS date_created,
+           qbsync.parse_ts(f.start_date)                                     AS start_date,
+           qbsync.parse_ts(f.complete_date)                                  AS complete_date,
+           qbsync.parse_ts(f.estimated_start_date)                           AS estimated_start_date,
+           qbsync.parse_ts(f.estimated_complete_date)                        AS estimated_complete_date,
+           qbsync.to_bigint(f.tech_id)                                       AS tech_id,
+           f.results                                                         AS results,
+           qbsync.to_bool(f.deleted)                                         AS deleted_flag
+    OFFSET 0
+  ) x
   ON CONFLICT (id) DO UPDATE SET
     (sample_id, assay_id, label_abbr, title, state, has_report, report_completed_date, batch_ids, date_created,
      start_date, complete_date, estimated_start_date, estimated_complete_date, tech_id, results, last_updated,
@@ -95,7 +96,7 @@ up AS (
 )
 SELECT count(*) FILTER (WHERE inserted) AS inserted, count(*) FILTER (WHERE NOT inserted) AS updated FROM up;
 
--- 3. Soft deletes from the Updates feed: a row is deleted by the first delete that came after its current
+-- 4. Soft deletes from the Updates feed: a row is deleted by the first delete that came after its current
 -- version was first seen (a stale copy fetched later does not bring it back; a newer version does).
 WITH first_delete AS (
   SELECT DISTINCT ON (d.id) d.id, d.fetched_at
@@ -112,7 +113,7 @@ done AS (
 )
 SELECT count(*) AS deleted FROM done;
 
--- 4. Rollup days the affected tests sit in now.
+-- 5. Rollup days the affected tests sit in now.
 INSERT INTO touched_days (rollup, day)
 SELECT d.rollup, d.day
 FROM tests t
