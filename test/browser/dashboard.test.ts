@@ -15,7 +15,8 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import { createLogger, loadConfig, type Config } from '../../core/index.js';
 import { makeClient, runSync, MemoryRateBudget, type EntityName } from '../../ingest/index.js';
 import { runTransforms } from '../../transform/index.js';
-import { createApp, createApiToken, revokeToken, type Enqueuer } from '../../api/index.js';
+import { createApp, createApiToken, revokeToken } from '../../api/index.js';
+import { startWorker, type Worker } from '../../jobs/index.js';
 import type { Simulator } from '../../sim/index.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
 import { testSimulator, TEST_CLIENT_ID, TEST_CLIENT_SECRET } from '../helpers/sim.js';
@@ -84,9 +85,7 @@ describe('dashboard in a browser', function () {
   this.timeout(60_000);
   let db: TestDatabase;
   let sim: Simulator;
-  let worker: { stop(): Promise<void>; boss?: unknown } | undefined;
-  let enqueue: Enqueuer | undefined;
-  const pending: Array<Promise<unknown>> = [];
+  let worker: Worker | undefined;
   let server: http.Server | undefined;
   let browser: Browser | undefined;
   let context: BrowserContext | undefined;
@@ -113,22 +112,9 @@ describe('dashboard in a browser', function () {
     expect(first.status).to.equal('succeeded');
     await runTransforms(db, { timezone: cfg.timezone, logger });
 
-    // TEMPORARY until jobs/ is importable: run queued syncs in-process.
-    enqueue = {
-      async sync(job) {
-        const { rows: [r] } = await db.pool.query(`INSERT INTO qbsync.sync_runs (run_id, mode, entities, status, requested_by) VALUES (gen_random_uuid(), $1, $2, 'queued', $3) RETURNING run_id`, [job.mode, job.entities, job.requestedBy]);
-        const runId = r.run_id as string;
-        pending.push((async () => {
-          await new Promise((res) => setTimeout(res, 500));
-          await runSync({ db, logger, makeClient: (onEvent) => makeClient(cfg, { baseUrl: sim.url, logger, onEvent, rateBudget: budget, overrides: FAST }) }, { mode: job.mode, entities: job.entities as EntityName[], runId });
-          await runTransforms(db, { timezone: cfg.timezone, logger });
-        })());
-        return runId;
-      },
-      replay: async () => { throw new Error('no'); },
-      backfill: async () => { throw new Error('no'); },
-    };
-    const app = createApp({ db, config: cfg, logger, enqueue });
+    // A worker runs what POST /api/v1/sync queues (the sync, then the transform jobs its landing queued).
+    worker = await startWorker({ db, config: cfg, logger, baseUrl: sim.url, rateBudget: budget, clientOverrides: FAST, schedule: false, stopGraceMs: 2000 });
+    const app = createApp({ db, config: cfg, logger, boss: worker.boss });
     server = http.createServer(app);
     await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -152,7 +138,6 @@ describe('dashboard in a browser', function () {
     await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
     server?.closeAllConnections();
     await worker?.stop().catch(() => undefined);
-    await Promise.allSettled(pending);
     await sim?.close();
     await db?.drop();
   });
@@ -267,9 +252,10 @@ describe('dashboard in a browser', function () {
     }
   });
 
-  it('Update starts a sync, shows its progress (also in a second browser, whose button is disabled) and a newer last-sync time', async () => {
+  it('Update starts a sync, shows its progress (also in a second browser, whose button is disabled), a newer last-sync time and the new numbers', async () => {
     const before = await page.getAttribute('#last-sync-time', 'datetime');
     expect(before).to.be.a('string');
+    const samplesBefore = await kpi(page, 'samples');
 
     const second = watch.attach(await context!.newPage(), 'second');
     await second.goto(base + '/');
@@ -311,6 +297,10 @@ describe('dashboard in a browser', function () {
     expect(await page.isEnabled('#update-btn')).to.equal(true);
     expect(await page.textContent('#sync-panel-status')).to.match(/Sync succeeded/);
     await page.screenshot({ path: path.join(ARTIFACTS, 'sync-done.png') });
+
+    // The transform jobs the sync queued land the new records; the page notices and reloads its numbers.
+    await page.waitForFunction((n) => Number(document.querySelector('[data-kpi="samples"] .kpi-value')!.textContent!.replace(/[^\d]/g, '')) > n,
+      samplesBefore, { timeout: 20_000 });
 
     const after = (await page.getAttribute('#last-sync-time', 'datetime'))!;
     await second.waitForFunction((a) => (document.getElementById('last-sync-time') as HTMLTimeElement).dateTime === a
