@@ -17,6 +17,7 @@ import { register as registerResetWatermark } from './commands/reset-watermark.j
 import { register as registerApi } from './commands/api.js';
 import { register as registerUser } from './commands/user.js';
 import { register as registerToken } from './commands/token.js';
+import { register as registerStart } from './commands/start.js';
 
 const require = createRequire(import.meta.url);
 const pkg = require('../package.json') as { version: string };
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--log-level <level>', 'log verbosity (overrides QBSYNC_LOG_LEVEL)').choices(['error', 'warn', 'info', 'debug']))
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
+  registerStart(program);
   registerConfig(program);
   registerMigrate(program);
   registerSync(program);
