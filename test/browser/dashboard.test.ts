@@ -4,7 +4,7 @@
  * simulator by a full sync + transforms, with a worker executing the syncs the Update button queues.
  *
  * Screenshots go to test-artifacts/ (git-ignored): dashboard.png, filtered-30d.png, mobile.png, sync-progress.png,
- * sync-done.png, sync-second-browser.png, detail-test.png, detail-order.png, login-401.png.
+ * sync-done.png, sync-second-browser.png, sync-failed.png, detail-test.png, detail-order.png, login-401.png.
  */
 import fs from 'node:fs';
 import http from 'node:http';
@@ -306,6 +306,24 @@ describe('dashboard in a browser', function () {
     await second.waitForFunction((a) => (document.getElementById('last-sync-time') as HTMLTimeElement).dateTime === a
       && !(document.getElementById('update-btn') as HTMLButtonElement).disabled, after, { timeout: 10_000 });
     await second.close();
+  });
+
+  it('a failed sync shows its error and leaves the last successful sync as it was', async () => {
+    const before = await page.getAttribute('#last-sync-time', 'datetime');
+    sim.setFaults({ errorRate: 1 });
+    try {
+      await page.click('#update-btn');
+      await page.waitForFunction(() => document.getElementById('sync-panel')!.dataset.status === 'failed', undefined, { timeout: 30_000 });
+    } finally {
+      sim.setFaults({});
+    }
+    expect(await page.isVisible('#sync-panel-error')).to.equal(true);
+    expect(await page.textContent('#sync-panel-error')).to.match(/^Error: .*(50\d|server|QBench)/i);
+    expect(await page.textContent('#sync-panel-status')).to.match(/Sync failed/);
+    expect(await page.getAttribute('#last-sync-time', 'datetime')).to.equal(before);
+    expect(await page.isEnabled('#update-btn')).to.equal(true);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'sync-failed.png') });
+    await page.click('#sync-panel-close');
   });
 
   it("opens a test's detail with its raw history (search box), and an order from the slowest-orders table", async () => {
