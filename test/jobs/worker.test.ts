@@ -146,7 +146,7 @@ describe('jobs: workers, queues and schedules', function () {
     expect(worst.max, `requests in the busiest 3 s (at ${new Date(worst.at).toISOString()})`).to.be.at.most(40);
     expect(stats.byStatus['429'] ?? 0, 'QBench never had to refuse').to.equal(0);
     expect(stats.requests, 'more requests than one window allows').to.be.greaterThan(60);
-    expect(worst.max, 'the budget was saturated (it did the pacing)').to.be.at.least(35);
+    expect(worst.max, 'the budget was saturated (it did the pacing)').to.be.at.least(30);
     const { rows: chunks } = await db.pool.query(`SELECT status, attempts FROM qbsync.backfill_chunks WHERE backfill_id = $1`, [bf.runId]);
     expect(chunks.length).to.equal(bf.all.length);
     for (const c of chunks) expect(c).to.deep.equal({ status: 'done', attempts: 1 });
