@@ -11,6 +11,7 @@ import { createLogger, loadConfig } from '../../core/index.js';
 import { insertEvents, makeClient, MemoryRateBudget, runSync, type EntityName, type RawEvent } from '../../ingest/index.js';
 import type { SimEntity, Simulator } from '../../sim/index.js';
 import { drift, orphans, replay, runTransforms, tableChecksums, type TableChecksum } from '../../transform/index.js';
+import { runCli } from '../helpers/cli.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
 import { testSimulator, TEST_CLIENT_ID, TEST_CLIENT_SECRET } from '../helpers/sim.js';
 
@@ -412,6 +413,37 @@ describe('transforms and replay', function () {
       await replay(db, { logger, timezone: 'UTC' });
       expectSameTables(incremental, await tableChecksums(db));
       await expectRollupsMatchTypedRows(db, 'UTC');
+    });
+
+    it('runs from the command line: transform, report orphans|drift, replay --entity (usage errors exit 2)', async () => {
+      const env = { PATH: process.env.PATH, HOME: process.env.HOME, DATABASE_URL: db.url, QBSYNC_LOG_LEVEL: 'error' };
+      const [t, o, d, bad] = await Promise.all([
+        runCli(['transform', '--entity', 'tests,samples', '--json'], env),
+        runCli(['report', 'orphans', '--json'], env),
+        runCli(['report', 'drift'], env),
+        runCli(['replay', '--entity', 'widgets'], env),
+      ]);
+      expect(t.code, t.stderr).to.equal(0);
+      expect(JSON.parse(t.stdout).targets.map((x: { target: string }) => x.target)).to.deep.equal(['samples', 'tests']);
+      expect(o.code, o.stderr).to.equal(0);
+      expect(JSON.parse(o.stdout).counts.tests_without_sample).to.equal(1);
+      expect(d.code, d.stderr).to.equal(0);
+      expect(d.stdout).to.match(/unknown key new_field: 1 rows, e\.g\. id 9000001/);
+      expect(d.stdout).to.match(/date_created did not parse: 1 rows/);
+      expect(bad.code).to.equal(2);
+      expect(bad.stderr).to.match(/unknown entity "widgets"/);
+    });
+
+    it('stays consistent when incremental runs and landings happen while a replay runs', async () => {
+      const replaying = replay(db, { logger, timezone: 'UTC' });
+      await land('tests', 'detail', { ...base, id: 9_000_003, last_updated: '2050000000', state: 'ON HOLD' });
+      const [, during] = await Promise.all([replaying, runTransforms(db, { logger, timezone: 'UTC' })]);
+      expect(during.targets).to.have.length(7);
+      await runTransforms(db, { logger, timezone: 'UTC' });
+      expect((await get(9_000_003))?.state).to.equal('ON HOLD');
+      const incremental = await tableChecksums(db);
+      await replay(db, { logger, timezone: 'UTC' });
+      expectSameTables(incremental, await tableChecksums(db));
     });
 
     it('replays one entity by itself, leaving the others and recomputing the rollups', async () => {
