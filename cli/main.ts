@@ -17,6 +17,9 @@ import { register as registerResetWatermark } from './commands/reset-watermark.j
 import { register as registerApi } from './commands/api.js';
 import { register as registerUser } from './commands/user.js';
 import { register as registerToken } from './commands/token.js';
+import { register as registerDoctor } from './commands/doctor.js';
+import { register as registerBackup } from './commands/backup.js';
+import { register as registerRaw } from './commands/raw.js';
 import { register as registerStart } from './commands/start.js';
 
 const require = createRequire(import.meta.url);
@@ -42,6 +45,9 @@ export function buildProgram(): Command {
   registerApi(program);
   registerUser(program);
   registerToken(program);
+  registerDoctor(program);
+  registerBackup(program);
+  registerRaw(program);
   registerSim(program);
   // Every subcommand reports usage errors with exit code 2 instead of commander's default 1.
   for (const cmd of program.commands) cmd.exitOverride().showHelpAfterError('(run with --help for usage)');

@@ -41,6 +41,10 @@ export interface Config {
   slaHours: number;
   syncCron?: string;
   alertWebhook?: string;
+  /** Alert when an entity's watermark is older than this (hours). */
+  alertStaleHours: number;
+  /** Alert when one sync run got more than this many 429s. */
+  alertRateLimited: number;
   sim: { size: SimSize; seed: number; port: number };
 }
 
@@ -143,6 +147,8 @@ export function loadConfig(env: Env = { ...readDotEnv(), ...process.env }): Conf
     slaHours: v.QBSYNC_SLA_HOURS,
     syncCron: v.QBSYNC_SYNC_CRON,
     alertWebhook: v.QBSYNC_ALERT_WEBHOOK,
+    alertStaleHours: v.QBSYNC_ALERT_STALE_HOURS,
+    alertRateLimited: v.QBSYNC_ALERT_RATE_LIMITED,
     sim: { size: v.QBSYNC_SIM_SIZE, seed: v.QBSYNC_SIM_SEED, port: v.QBSYNC_SIM_PORT },
   };
 }

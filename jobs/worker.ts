@@ -34,6 +34,7 @@ import {
 import { applyTransforms, replayTargets } from './transform.js';
 import { enqueueBackfill, enqueueBackfillFinalize, syncKey, type BackfillChunkJobData, type BackfillJobData, type ReplayJobData, type SyncJobData, type TransformJobData } from './enqueue.js';
 import { setSyncSchedule } from './schedule.js';
+import { createAlerter } from '../ops/alerts.js';
 
 const JOB_LOCK = 0x71626a62; // 'qbjb' — held while a transform job runs (for the reaper)
 
@@ -147,6 +148,9 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
     logger.info(`scheduled sync skipped: ${why}`, { run_id: runId });
   };
 
+  // Webhook alerts after each sync (ops/alerts.ts): fire and forget, never blocks or fails the job.
+  const alerter = createAlerter({ config, logger, pool: db.pool });
+
   const handleSync = async (job: PgBoss.Job<SyncJobData>) => {
     const d = job.data;
     const scheduled = !d.runId;
@@ -167,6 +171,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
         { db, logger, signal: abort.signal, onLanded, pageSize: config.qbench.pageSize, makeClient: (onEvent) => client(onEvent) },
         { runId: d.runId, mode: d.mode, entities: d.entities.length ? d.entities : undefined, requestedBy: d.requestedBy, wait: !scheduled },
       );
+      void alerter.afterSync(out);
       // Stopped by a shutdown: queue the same run again; the next worker resumes it from the checkpoints
       // (unless an equivalent run is queued already, which will do that work).
       if (out.status === 'cancelled' && stopRequested && !scheduled) {
@@ -179,6 +184,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
         await recordSkipped(d, 'another sync was running');
         return { skipped: true };
       }
+      if (!stopRequested) void alerter.afterSyncError(d.runId, err);
       throw err;
     }
   };

@@ -1,6 +1,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { onShutdown } from '../../core/index.js';
-import { makeClient, orderEntities, parseEntityName, runSync, ENTITIES, type EntityName } from '../../ingest/index.js';
+import { makeClient, orderEntities, parseEntityName, runSync, SyncBusyError, ENTITIES, type EntityName } from '../../ingest/index.js';
+import { createAlerter } from '../../ops/index.js';
 import { resolveQBench } from '../qbench-source.js';
 import { isInteractive, progressBars } from '../progress-bars.js';
 import { action, intArg } from '../run.js';
@@ -72,6 +73,8 @@ Interrupted syncs resume from their checkpoints on the next run.`)
           abort.abort();
         });
         const bars = isInteractive() && !opts.json ? progressBars() : undefined;
+        // Webhook alerts (ops/alerts.ts) once the run is recorded; delivery errors are logged, never fail the sync.
+        const alerter = createAlerter({ config: ctx.config, logger: ctx.logger, pool: db.pool });
         try {
           const out = await runSync(
             {
@@ -83,7 +86,10 @@ Interrupted syncs resume from their checkpoints on the next run.`)
               makeClient: (onEvent) => makeClient(ctx.config, { baseUrl: source.baseUrl, logger: ctx.logger, onEvent }),
             },
             { mode, entities, runId: ctx.runId, wait: opts.wait, pageSize: opts.pageSize, requestedBy: 'cli' },
-          );
+          ).catch(async (err: unknown) => {
+            if (!(err instanceof SyncBusyError)) await alerter.afterSyncError(ctx.runId, err);
+            throw err;
+          });
           bars?.stop();
           if (opts.json) process.stdout.write(JSON.stringify(out, null, 2) + '\n');
           else {
@@ -92,6 +98,7 @@ Interrupted syncs resume from their checkpoints on the next run.`)
             }
             process.stdout.write(`run ${out.runId}: ${out.status} in ${(out.durationMs / 1000).toFixed(1)} s, ${out.requests} requests, ${out.retries} retries, ${out.rateLimited} rate-limited\n`);
           }
+          await alerter.afterSync(out);
           return out.status === 'succeeded' || out.status === 'partial' ? 0 : 1;
         } finally {
           bars?.stop();
