@@ -72,7 +72,7 @@ function describeError(e: ErrorObject, input: Env): string {
     case 'minimum':
     case 'maximum':
     case 'exclusiveMinimum':
-      return `${name} must be ${e.message}${shown}`;
+      return `${name} ${e.message}${shown}`; // ajv's message already reads "must be <= 50"
     case 'enum':
       return `${name} must be one of ${(e.params.allowedValues as string[]).join(', ')}${shown}`;
     case 'pattern':
