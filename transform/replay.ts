@@ -168,13 +168,21 @@ async function copyIndexes(client: pg.PoolClient, src: string, dst: string, tabl
   }
 }
 
+/**
+ * Every rollup day from the typed tables of `schema`, in the caller's transaction. The whole tables are read,
+ * so index scans are switched off for it: the per-day index ranges that suit an incremental run would only
+ * slow this down (sequential scans and hash joins instead).
+ */
+async function allRollups(client: pg.PoolClient, schema: string, timezone: string): Promise<void> {
+  await setBatchSettings(client, { schema, mode: 'replay', timezone });
+  await client.query(`SET LOCAL enable_indexscan = off; SET LOCAL enable_bitmapscan = off`);
+  await client.query(`CREATE TEMP TABLE touched_days (rollup text NOT NULL, day date NOT NULL, PRIMARY KEY (rollup, day)) ON COMMIT DROP`);
+  await client.query(sqlFile('_rollups'));
+}
+
 /** Every rollup day, from the typed tables of `schema` (whose rollup tables are empty). */
 async function computeRollups(client: pg.PoolClient, schema: string, timezone: string): Promise<void> {
-  await inTx(client, async () => {
-    await setBatchSettings(client, { schema, mode: 'replay', timezone });
-    await client.query(`CREATE TEMP TABLE touched_days (rollup text NOT NULL, day date NOT NULL, PRIMARY KEY (rollup, day)) ON COMMIT DROP`);
-    await client.query(sqlFile('_rollups'));
-  });
+  await inTx(client, () => allRollups(client, schema, timezone));
 }
 
 /**
@@ -308,10 +316,8 @@ export async function replay(db: Database, opts: TransformOptions = {}): Promise
         await client.query(`DELETE FROM qbsync.transform_schemas WHERE schema_name = $1`, [NEXT_SCHEMA]);
         await client.query(`UPDATE qbsync.transform_schemas SET replayed_at = now() WHERE schema_name = $1`, [LIVE_SCHEMA]);
         // Every rollup again, from the swapped-in tables (same transaction: readers see old or new, never a mix).
-        await setBatchSettings(client, { schema: LIVE_SCHEMA, mode: 'replay', timezone });
         for (const r of ROLLUPS) await client.query(`DELETE FROM ${LIVE_SCHEMA}.${r}`);
-        await client.query(`CREATE TEMP TABLE touched_days (rollup text NOT NULL, day date NOT NULL, PRIMARY KEY (rollup, day)) ON COMMIT DROP`);
-        await client.query(sqlFile('_rollups'));
+        await allRollups(client, LIVE_SCHEMA, timezone);
       }
     });
     const swapMs = Date.now() - swapStarted;

@@ -3,7 +3,9 @@
 -- qbsync.mode = 'incremental': only the days in touched_days (filled by the target files: the days changed
 --   rows sat in before the batch and sit in after it) are deleted and recomputed.
 -- qbsync.mode = 'replay': touched_days is empty and every day is computed (the tables start empty).
--- Days are in the lab timezone (qbsync.timezone). Deleted rows are not counted. customer_id comes through
+-- Each touched day is one range [day_start(day), day_start(day + 1)) read through the date index (the LATERAL
+-- subquery with OFFSET 0 keeps the planner from turning it into a scan of the whole table); a replay's single
+-- range is (-infinity, infinity). Days are in the lab timezone (qbsync.timezone). Deleted rows are not counted. customer_id comes through
 -- sample -> order; NULL keys are groups of their own. Table and column meanings: the migration's comments
 -- and transform/README.md.
 
@@ -17,9 +19,8 @@ WITH scope AS (
 INSERT INTO rollup_samples_daily (day, customer_id, sample_type, samples_created, samples_completed)
 SELECT qbsync.lab_day(s.date_created), o.customer_id, s.sample_type, count(*), count(s.completed_date)
 FROM scope
-JOIN samples s ON s.date_created >= scope.lo AND s.date_created < scope.hi
+CROSS JOIN LATERAL (SELECT * FROM samples s WHERE s.date_created >= scope.lo AND s.date_created < scope.hi AND NOT s.deleted OFFSET 0) s
 LEFT JOIN orders o ON o.id = s.order_id
-WHERE NOT s.deleted
 GROUP BY 1, 2, 3;
 
 DELETE FROM rollup_tests_created WHERE day IN (SELECT day FROM touched_days WHERE rollup = 'tests_created');
@@ -36,10 +37,9 @@ SELECT qbsync.lab_day(t.date_created), t.label_abbr, o.customer_id, s.sample_typ
        coalesce(sum(t.tat_hours ORDER BY t.tat_hours), 0),
        coalesce(array_agg(t.tat_hours ORDER BY t.tat_hours) FILTER (WHERE t.tat_hours IS NOT NULL), '{}')
 FROM scope
-JOIN tests t ON t.date_created >= scope.lo AND t.date_created < scope.hi
+CROSS JOIN LATERAL (SELECT * FROM tests t WHERE t.date_created >= scope.lo AND t.date_created < scope.hi AND NOT t.deleted OFFSET 0) t
 LEFT JOIN samples s ON s.id = t.sample_id
 LEFT JOIN orders o ON o.id = s.order_id
-WHERE NOT t.deleted
 GROUP BY 1, 2, 3, 4;
 
 DELETE FROM rollup_tests_reported WHERE day IN (SELECT day FROM touched_days WHERE rollup = 'tests_reported');
@@ -55,8 +55,7 @@ SELECT qbsync.lab_day(t.report_completed_date), t.label_abbr, o.customer_id, s.s
        coalesce(sum(t.tat_hours ORDER BY t.tat_hours), 0),
        coalesce(array_agg(t.tat_hours ORDER BY t.tat_hours) FILTER (WHERE t.tat_hours IS NOT NULL), '{}')
 FROM scope
-JOIN tests t ON t.report_completed_date >= scope.lo AND t.report_completed_date < scope.hi
+CROSS JOIN LATERAL (SELECT * FROM tests t WHERE t.report_completed_date >= scope.lo AND t.report_completed_date < scope.hi AND NOT t.deleted OFFSET 0) t
 LEFT JOIN samples s ON s.id = t.sample_id
 LEFT JOIN orders o ON o.id = s.order_id
-WHERE NOT t.deleted
 GROUP BY 1, 2, 3, 4;
