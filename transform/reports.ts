@@ -97,20 +97,26 @@ export async function drift(db: Database, opts: { schema?: string; scanRaw?: boo
     const exact = known.filter((k) => !k.endsWith('*'));
     const prefixes = known.filter((k) => k.endsWith('*')).map((k) => `${k.slice(0, -1).replace(/[\\%_]/g, '\\$&')}%`);
     const [{ n }] = (await db.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${s}.${entity}`)).rows;
+    // Counts and the first row per key, then that row's value (no aggregate of every value: a key new in
+    // QBench may be on every row).
     const keys = await db.pool.query<DriftKey>(
-      `SELECT k.key, count(*)::int AS rows, min(t.id) AS example_id,
-              (array_agg(t.payload -> k.key ORDER BY t.id))[1] AS example_value
-       FROM ${s}.${entity} t, LATERAL jsonb_object_keys(t.payload) AS k(key)
-       WHERE k.key <> ALL($1::text[]) AND NOT k.key LIKE ANY($2::text[])
-       GROUP BY k.key ORDER BY count(*) DESC, k.key`,
+      `WITH k AS (
+         SELECT k.key, count(*)::int AS rows, min(t.id) AS example_id
+         FROM ${s}.${entity} t, LATERAL jsonb_object_keys(t.payload) AS k(key)
+         WHERE k.key <> ALL($1::text[]) AND NOT k.key LIKE ANY($2::text[])
+         GROUP BY k.key)
+       SELECT k.key, k.rows, k.example_id, (SELECT t.payload -> k.key FROM ${s}.${entity} t WHERE t.id = k.example_id) AS example_value
+       FROM k ORDER BY k.rows DESC, k.key`,
       [exact, prefixes],
     );
     const errors = await db.pool.query<ParseErrorSummary>(
-      `SELECT e.key AS field, count(*)::int AS rows, min(t.id) AS example_id,
-              (array_agg(e.value ORDER BY t.id))[1] AS example
-       FROM ${s}.${entity} t, LATERAL jsonb_each(t.parse_errors) AS e(key, value)
-       WHERE t.parse_errors IS NOT NULL
-       GROUP BY e.key ORDER BY count(*) DESC, e.key`,
+      `WITH e AS (
+         SELECT e.key, count(*)::int AS rows, min(t.id) AS example_id
+         FROM ${s}.${entity} t, LATERAL jsonb_object_keys(t.parse_errors) AS e(key)
+         WHERE t.parse_errors IS NOT NULL
+         GROUP BY e.key)
+       SELECT e.key AS field, e.rows, e.example_id, (SELECT t.parse_errors -> e.key FROM ${s}.${entity} t WHERE t.id = e.example_id) AS example
+       FROM e ORDER BY e.rows DESC, e.key`,
     );
     out.push({
       entity,
