@@ -156,6 +156,15 @@ async function checkDatabase(deps: DoctorDeps): Promise<{ check: Check; db?: Dat
     if (v.num < 150000) {
       return { db, check: { name: 'database', verdict: 'fail', summary: `PostgreSQL ${v.version} at ${where} is too old`, action: 'qbsync needs PostgreSQL 15 or newer', details } };
     }
+    if (pending.length && !applied.length) {
+      return {
+        db: undefined,
+        check: {
+          name: 'database', verdict: 'warn', summary: `PostgreSQL ${v.version} at ${where}: an empty database (no qbsync schema yet)`,
+          action: 'run `qbsync migrate` (or any command that uses the database, e.g. `qbsync sync`) to create the schema', details,
+        },
+      };
+    }
     if (pending.length) {
       return {
         db,
@@ -298,7 +307,7 @@ async function checkRateBudget(deps: DoctorDeps, db: Database | undefined, simul
   const c = deps.config!;
   const worst = worstPer60s(c.qbench.rateLimit, c.qbench.rateWindowSeconds);
   const budget = `${c.qbench.rateLimit} requests / ${c.qbench.rateWindowSeconds} s (at most ${worst} in any 60 s; QBench allows ${QBENCH_LIMIT} / ${QBENCH_WINDOW_SECONDS} s)`;
-  let history = 'run history not read (database unreachable)';
+  let history = 'run history not read (database not usable)';
   const details: Record<string, unknown> = { limit: c.qbench.rateLimit, window_seconds: c.qbench.rateWindowSeconds, worst_per_60s: worst };
   let worstRun: { run_id: string; rate_limited: number } | undefined;
   if (db) {
@@ -337,7 +346,7 @@ async function checkRateBudget(deps: DoctorDeps, db: Database | undefined, simul
 }
 
 async function checkSync(deps: DoctorDeps, db: Database | undefined): Promise<Check> {
-  if (!db) return skipped('sync', 'the database is unreachable');
+  if (!db) return skipped('sync', 'the database is not usable');
   const c = deps.config!;
   try {
     const { rows: stale } = await db.pool.query<{ entity: string; hours: number }>(
@@ -396,8 +405,10 @@ function checkAlerts(c: Config): Check {
 export async function runDoctor(deps: DoctorDeps): Promise<DoctorReport> {
   const checks: Check[] = [checkConfig(deps)];
   if (deps.config) {
-    const { check, db } = await checkDatabase(deps);
+    const { check, db: opened } = await checkDatabase(deps);
     checks.push(check);
+    // The run history and the shared rate budget are read only from a database whose schema is current.
+    const db = check.verdict === 'ok' ? opened : undefined;
     const probe = await checkQBench(deps, db);
     checks.push(...probe.checks);
     const simulated = !deps.config.qbench.baseUrl;
