@@ -54,6 +54,14 @@ export function buildProgram(): Command {
   return program;
 }
 
+// `qbsync status | head`: the reader going away is not a failure; keep going quietly so the command
+// still runs its shutdown (e.g. stops the embedded Postgres it started).
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+  });
+}
+
 export async function main(argv: string[]): Promise<void> {
   const program = buildProgram();
   try {
