@@ -123,6 +123,12 @@ export async function pruneRaw(db: Database, opts: PruneOptions): Promise<PruneR
     await client.query(`SELECT pg_advisory_xact_lock($1, hashtext($2))`, [LOCK_CLASS, LIVE_SCHEMA]);
     await client.query(`LOCK TABLE raw.fetches, raw.page_bodies IN SHARE ROW EXCLUSIVE MODE`);
     await client.query(`SET LOCAL lock_timeout = 0`);
+    // The derived per-record index of raw (when this database has the incremental indexer) is brought up to date
+    // first, so every event is indexed before some go.
+    const { rows: [ix] } = await client.query<{ indexer: boolean; events: boolean }>(
+      `SELECT to_regprocedure('qbsync.index_raw(bigint)') IS NOT NULL AS indexer, to_regclass('qbsync.raw_record_events') IS NOT NULL AS events`,
+    );
+    if (ix.indexer) await client.query(`SELECT qbsync.index_raw()`);
 
     await client.query(
       `CREATE TEMP TABLE prune_candidates ON COMMIT DROP AS
@@ -206,6 +212,8 @@ export async function pruneRaw(db: Database, opts: PruneOptions): Promise<PruneR
       GROUP BY c.entity, c.kind ORDER BY c.entity, c.kind`);
 
     const del = await client.query(`DELETE FROM raw.fetches f USING prune_delete d WHERE f.id = d.id`);
+    // Derived rows naming the deleted events (qbsync.raw_records may keep naming them: its readers left-join).
+    if (ix.events) await client.query(`DELETE FROM qbsync.raw_record_events e USING prune_delete d WHERE e.fetch_id = d.id`);
     const { rows: [bodies] } = await client.query<{ n: number; bytes: number }>(`
       WITH gone AS (
         DELETE FROM raw.page_bodies b

@@ -77,9 +77,12 @@ describe('ops: backup and restore', function () {
     expect(await tableChecksums(dst)).to.deep.equal(await tableChecksums(src));
     expect(await allTableChecksums(dst.pool)).to.deep.equal(await allTableChecksums(src.pool));
     expect(await sequenceValues(dst.pool)).to.deep.equal(await sequenceValues(src.pool));
-    // The raw immutability triggers and the raw_records trigger are in place after the load.
-    const { rows: trg } = await dst.pool.query(`SELECT tgname, tgenabled FROM pg_trigger WHERE tgrelid = 'raw.fetches'::regclass AND NOT tgisinternal ORDER BY 1`);
-    expect(trg.map((t) => `${t.tgname}:${t.tgenabled}`)).to.deep.equal(['fetches_immutable:O', 'fetches_no_truncate:O', 'fetches_track_records:O']);
+    // The same triggers on raw as the source (immutability included), all enabled after the load.
+    const triggers = async (db: TestDatabase) =>
+      (await db.pool.query(`SELECT tgrelid::regclass::text || '.' || tgname || ':' || tgenabled::text AS t FROM pg_trigger
+                            WHERE tgrelid IN ('raw.fetches'::regclass, 'raw.page_bodies'::regclass) AND NOT tgisinternal ORDER BY 1`)).rows.map((r) => r.t);
+    expect(await triggers(dst)).to.deep.equal(await triggers(src));
+    expect(await triggers(dst)).to.include.members(['raw.fetches.fetches_immutable:O', 'raw.fetches.fetches_no_truncate:O', 'raw.page_bodies.page_bodies_immutable:O']);
     let err: Error | undefined;
     await dst.pool.query(`UPDATE raw.fetches SET http_status = 0 WHERE id = 1`).catch((e: Error) => (err = e));
     expect(err?.message).to.match(/append-only/);

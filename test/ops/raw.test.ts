@@ -105,6 +105,10 @@ describe('ops: raw stats and raw prune', function () {
       expect(await count(db, `SELECT count(*) AS n FROM qbench.${t} x WHERE NOT EXISTS (SELECT 1 FROM raw.fetches f WHERE f.id = x.source_fetch_id)`), t).to.equal(0);
     }
     expect(await count(db, `SELECT count(*) AS n FROM raw.page_bodies b WHERE NOT EXISTS (SELECT 1 FROM raw.fetches f WHERE f.body_sha256 = b.sha256)`)).to.equal(0);
+    // The derived per-record event index (where the database has it) names no deleted event.
+    if ((await db.pool.query(`SELECT to_regclass('qbsync.raw_record_events') IS NOT NULL AS ok`)).rows[0].ok) {
+      expect(await count(db, `SELECT count(*) AS n FROM qbsync.raw_record_events e WHERE NOT EXISTS (SELECT 1 FROM raw.fetches f WHERE f.id = e.fetch_id)`)).to.equal(0);
+    }
     // Logged (counts, not data) and recorded.
     expect(text()).to.match(/raw prune: \d+ of \d+ events fetched before/);
     expect(text()).to.not.match(/"body"|customer_name/);
