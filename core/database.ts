@@ -70,10 +70,24 @@ export async function openDatabase(config: Config, logger?: Logger, opts: OpenOp
   return connect(url, logger, { ...opts, embedded });
 }
 
+/**
+ * pg-pool listens for errors only on idle clients: a client that is checked out (a lock held for a whole run,
+ * a transaction between two statements) and loses its connection — Postgres restarted or stopped — emits
+ * 'error' with no listener, which kills the process with a stack trace. Give every client of the pool a
+ * listener for its lifetime: the loss is logged, and the next query on that client fails (and is handled
+ * like any other database error) instead.
+ */
+export function guardCheckedOutClients(pool: pg.Pool, logger?: Logger): void {
+  pool.on('connect', (client) => {
+    client.on('error', (err) => logger?.debug('database connection lost', { error: redactString(err.message) }));
+  });
+}
+
 export async function connect(url: string, logger?: Logger, opts: OpenOptions & { embedded?: EmbeddedPg } = {}): Promise<Database> {
   const pool = new pg.Pool({ connectionString: url, max: opts.poolMax ?? 10, application_name: opts.appName ?? 'qbsync', connectionTimeoutMillis: 10_000 });
   // An idle client losing its connection (Postgres restarted) must not crash the process; the pool replaces it.
   pool.on('error', (err) => logger?.warn('idle database connection lost', { error: redactString(err.message) }));
+  guardCheckedOutClients(pool, logger);
   try {
     const c = await pool.connect();
     c.release();

@@ -39,7 +39,12 @@ export interface EmbeddedPg {
   port: number;
   /** True when this process started the server and is responsible for stopping it. */
   owned: boolean;
-  stop(): Promise<void>;
+  /**
+   * Stops the server if this process owns it. `immediate` aborts without a checkpoint (as a crash would; the
+   * next start runs recovery); the default `fast` disconnects clients and shuts down cleanly. Starting again
+   * is another startEmbeddedPostgres() with the same folder and port.
+   */
+  stop(mode?: 'fast' | 'immediate'): Promise<void>;
 }
 
 interface Binaries {
@@ -235,7 +240,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedPgOptions): Promise<Em
   const ownerFile = path.join(stateDir, `${path.basename(dataDir)}.owner`);
   const stopper = (port: number) => {
     let stopped = false;
-    return async () => {
+    return async (mode: 'fast' | 'immediate' = 'fast') => {
       if (stopped) return;
       stopped = true;
       try {
@@ -243,7 +248,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedPgOptions): Promise<Em
       } catch {
         /* no owner file */
       }
-      run(bins.pg_ctl, ['-D', dataDir, '-m', 'fast', '-w', '-t', '60', 'stop'], runAs, `stop (port ${port})`);
+      run(bins.pg_ctl, ['-D', dataDir, '-m', mode, '-w', '-t', '60', 'stop'], runAs, `stop (port ${port})`);
     };
   };
 

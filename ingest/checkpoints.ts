@@ -64,9 +64,12 @@ export async function advance(
     [entity, passId, page, totalPages, records, serverDate],
   );
   if (r.rowCount !== 1) {
-    // Another process moved this pass (it should be impossible while we hold the sync lock): stop
-    // rather than land out of order.
-    throw new Error(`checkpoint for ${entity} moved under us (expected next page ${page}); is another sync running without the lock?`);
+    // Another process moved this pass (it should be impossible while we hold the sync lock), or Postgres
+    // crashed and lost the last landings (they commit asynchronously): stop rather than land out of order.
+    throw new Error(
+      `checkpoint for ${entity} moved under us (expected next page ${page}): another sync running without the lock, ` +
+        `or Postgres restarted and lost the last pages landed; the next sync resumes from the checkpoint`,
+    );
   }
 }
 

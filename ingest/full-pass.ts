@@ -144,7 +144,9 @@ export async function runFullPass(ctx: PassContext, entity: EntityName, pageSize
         fetchedAt: d.fetchedAt, durationMs: d.durationMs, attempts: d.attempts,
       });
     }
-    const stored = await storeBodies(db.pool, events);
+    const stored = await storeBodies(db.pool, events, {
+      onRetry: (err, attempt) => logger.warn('database unavailable while storing page bodies; retrying', { entity, page: pageNum, attempt, error: (err as Error).message }),
+    });
     out.events = stored.events;
     out.newBodies = stored.newBodies;
     return out;

@@ -3,7 +3,7 @@ export { ENTITIES, ENTITY_NAMES, parseEntityName, entityInfo, type EntityName, t
 export { QBenchClient, MemoryRateBudget, type RateBudget, type ClientEvent } from './client/index.js';
 export { makeClient, type MakeClientOptions } from './make-client.js';
 export { runSync, orderEntities, type SyncRequest, type SyncDeps, type SyncOutcome, type SyncMode, type EntityOutcome } from './sync.js';
-export { SyncBusyError, acquireSyncLock, syncLockHeld } from './sync-lock.js';
+export { SyncBusyError, SyncLockLostError, acquireSyncLock, syncLockHeld, type SyncLock } from './sync-lock.js';
 export { listRuns, getRun, createRun, finishRun, markRunStarted, type RunRow, type RunStatus, type RunMode } from './run-history.js';
 export { listCheckpoints, listWatermarks, setWatermark, getWatermark, type Checkpoint, type Watermark } from './checkpoints.js';
 export { prepareBody, canonicalJson } from './canonical.js';

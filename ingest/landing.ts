@@ -85,14 +85,24 @@ export async function insertEvents(client: pg.PoolClient | pg.Client, events: Ra
  * body stored for a page whose event never lands (a crash in between) is simply referenced by the
  * event when the resumed pass lands that page again.
  */
-export async function storeBodies(pool: pg.Pool, events: RawEvent[]): Promise<{ events: RawEvent[]; newBodies: number }> {
+export async function storeBodies(pool: pg.Pool, events: RawEvent[], opts: Pick<TxOptions, 'onRetry'> = {}): Promise<{ events: RawEvent[]; newBodies: number }> {
   const prepared = events.map((e) => e.stored ?? prepareBody(e.body));
   if (prepared.length === 0) return { events, newBodies: 0 };
-  const { rowCount } = await pool.query(
-    `INSERT INTO raw.page_bodies (sha256, body, bytes)
-     SELECT DISTINCT ON (h) h, j, n FROM unnest($1::text[], $2::jsonb[], $3::int[]) AS t(h, j, n)
-     ON CONFLICT (sha256) DO NOTHING`,
-    [prepared.map((b) => b.sha256), prepared.map((b) => b.json), prepared.map((b) => b.bytes)],
+  // Durable commit whatever the server's synchronous_commit: the landing that will reference these bodies
+  // commits asynchronously, and a body lost in a crash (acknowledged, not yet in the WAL) would make that
+  // landing fail on the foreign key. Retried, like a landing, while the database is briefly unreachable.
+  const rowCount = await inTransaction(
+    pool,
+    async (c) =>
+      (
+        await c.query(
+          `INSERT INTO raw.page_bodies (sha256, body, bytes)
+           SELECT DISTINCT ON (h) h, j, n FROM unnest($1::text[], $2::jsonb[], $3::int[]) AS t(h, j, n)
+           ON CONFLICT (sha256) DO NOTHING`,
+          [prepared.map((b) => b.sha256), prepared.map((b) => b.json), prepared.map((b) => b.bytes)],
+        )
+      ).rowCount,
+    { durableCommit: true, onRetry: opts.onRetry },
   );
   return { events: events.map((e, i) => ({ ...e, stored: prepared[i] })), newBodies: rowCount ?? 0 };
 }
@@ -117,6 +127,8 @@ export interface TxOptions {
    * and the next run fetches them again — never a page without its checkpoint or the reverse.
    */
   asyncCommit?: boolean;
+  /** Commit with synchronous_commit = on even when the server's default is off. */
+  durableCommit?: boolean;
 }
 
 /** Runs `fn` in a transaction; retries the whole transaction while the database is briefly unreachable. */
@@ -127,7 +139,7 @@ export async function inTransaction<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => 
     try {
       client = await pool.connect();
       // One round trip: BEGIN and the commit mode travel together (simple query protocol).
-      await client.query(opts.asyncCommit ? 'BEGIN; SET LOCAL synchronous_commit = off' : 'BEGIN');
+      await client.query(opts.asyncCommit ? 'BEGIN; SET LOCAL synchronous_commit = off' : opts.durableCommit ? 'BEGIN; SET LOCAL synchronous_commit = on' : 'BEGIN');
       const out = await fn(client);
       await client.query('COMMIT');
       client.release();

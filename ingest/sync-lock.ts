@@ -12,7 +12,21 @@ const LOCK_B = 1;
 
 export interface SyncLock {
   release(): Promise<void>;
+  /**
+   * Throws SyncLockLostError when the lock's connection was lost (Postgres restarted) and the lock could not
+   * be taken again; resolves at once while it is held. A sync checks it between entities.
+   */
+  ensureHeld(): Promise<void>;
 }
+
+export class SyncLockLostError extends QbsyncError {
+  constructor(detail: string) {
+    super(`lost the sync lock: ${detail}; stopped (the next sync resumes from the checkpoints)`, 1);
+  }
+}
+
+/** How long a lock whose connection died is tried again (Postgres restarting) before the sync gives up. */
+const REACQUIRE_FOR_MS = 60_000;
 
 export class SyncBusyError extends QbsyncError {
   constructor(detail: string) {
@@ -43,15 +57,59 @@ export async function acquireSyncLock(pool: pg.Pool, opts: { wait?: boolean; wai
     throw err;
   }
   let released = false;
+  let held: pg.PoolClient = client;
+  // The lock lives as long as its connection. If that connection dies (Postgres restarted), take the lock
+  // again on a new connection as soon as the server answers; if another process took it meanwhile, or the
+  // server stays away, the sync learns it at its next ensureHeld() and stops.
+  let retaking: Promise<void> | undefined;
+  let lost: string | undefined;
+  const retake = (conn: pg.PoolClient, err: Error) => {
+    if (released || lost !== undefined || conn !== held || retaking) return;
+    conn.release(err);
+    retaking = (async () => {
+      const until = Date.now() + REACQUIRE_FOR_MS;
+      for (;;) {
+        if (released) return;
+        let c: pg.PoolClient | undefined;
+        try {
+          c = await pool.connect();
+          const { rows } = await c.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1, $2) AS ok', [LOCK_A, LOCK_B]);
+          if (!rows[0].ok) {
+            c.release();
+            lost = `its database connection was lost (${err.message}) and another sync holds it now${await describeHolder(pool).catch(() => '')}`;
+            return;
+          }
+          watch(c);
+          held = c;
+          return;
+        } catch (e) {
+          c?.release(e as Error);
+          if (Date.now() > until) {
+            lost = `its database connection was lost (${err.message}) and the database did not come back within ${REACQUIRE_FOR_MS / 1000} s`;
+            return;
+          }
+          await new Promise((r) => setTimeout(r, 500));
+        }
+      }
+    })().finally(() => (retaking = undefined));
+  };
+  const watch = (c: pg.PoolClient) => c.on('error', (err) => retake(c, err));
+  watch(client);
   return {
+    async ensureHeld() {
+      if (retaking) await retaking;
+      if (lost) throw new SyncLockLostError(lost);
+    },
     async release() {
       if (released) return;
       released = true;
+      if (retaking) await retaking.catch(() => undefined);
+      if (lost) return; // the lock (and its connection) is already gone
       try {
-        await client.query('SELECT pg_advisory_unlock($1, $2)', [LOCK_A, LOCK_B]);
-        client.release();
+        await held.query('SELECT pg_advisory_unlock($1, $2)', [LOCK_A, LOCK_B]);
+        held.release();
       } catch (err) {
-        client.release(err as Error); // connection gone: the lock went with it
+        held.release(err as Error); // connection gone: the lock went with it
       }
     },
   };

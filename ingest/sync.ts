@@ -109,6 +109,7 @@ export async function runSync(deps: SyncDeps, req: SyncRequest = {}): Promise<Sy
         runStatus = 'cancelled';
         break;
       }
+      await lock.ensureHeld(); // throws if Postgres restarted and another sync took the lock meanwhile
       const cp = await getCheckpoint(pool, entity);
       const entityMode: 'full' | 'incremental' = mode === 'full' || !cp || cp.status !== 'completed' ? 'full' : 'incremental';
       await history.startRunEntity(pool, runId, entity, null);

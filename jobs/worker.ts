@@ -25,7 +25,7 @@
  */
 import { setMaxListeners } from 'node:events';
 import pg from 'pg';
-import { newRunId, errorMessage, onShutdown, ConfigError, type Config, type Database, type Logger } from '../core/index.js';
+import { newRunId, errorMessage, onShutdown, ConfigError, guardCheckedOutClients, type Config, type Database, type Logger } from '../core/index.js';
 import { QUEUES, startBoss, txExecutor, type PgBoss } from '../core/boss.js';
 import {
   makeClient, runSync, runChunk, finishRun, markRunStarted, finalizeBackfill, orphanedChunks, unfinalizedBackfills, getRun, createRun, syncLockHeld,
@@ -81,6 +81,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
   // the last connection a landing transaction needs.
   const lockPool = new pg.Pool({ connectionString: db.url, max: concurrency + 4, application_name: 'qbsync-worker-locks' });
   lockPool.on('error', (err) => logger.warn('idle lock connection lost', { error: err.message }));
+  guardCheckedOutClients(lockPool, logger); // a lock connection lost mid-job fails that job, not the process
   if (config.syncCron) {
     // Applied before this worker's pg-boss clock starts, so its first cron check already sees it.
     const admin = await startBoss(db.url, logger, { schedule: false, supervise: false });

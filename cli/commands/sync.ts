@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { InvalidArgumentError, type Command } from 'commander';
 import { onShutdown } from '../../core/index.js';
 import { makeClient, orderEntities, parseEntityName, runSync, SyncBusyError, ENTITIES, type EntityName } from '../../ingest/index.js';
@@ -68,6 +69,7 @@ Interrupted syncs resume from their checkpoints on the next run.`)
           return 0;
         }
         const abort = new AbortController();
+        setMaxListeners(0, abort.signal); // shared by every request of the run (prefetched pages, test details)
         onShutdown(() => {
           ctx.logger.warn('stopping: finishing the page in flight; the next sync resumes from the checkpoint');
           abort.abort();
