@@ -191,7 +191,8 @@ async function expectRollupsMatchTypedRows(db: TestDatabase, timeZone: string): 
 }
 
 describe('transforms and replay', function () {
-  this.timeout(120_000);
+  // ~40 s for the whole file on an idle machine; the bound leaves room for a busy one.
+  this.timeout(240_000);
   let db: TestDatabase;
   let sim: Simulator;
   const sync = (mode: 'full' | 'incremental') =>
@@ -432,6 +433,25 @@ describe('transforms and replay', function () {
       expect(d.stdout).to.match(/date_created did not parse: 1 rows/);
       expect(bad.code).to.equal(2);
       expect(bad.stderr).to.match(/unknown entity "widgets"/);
+    });
+
+    it('never moves a watermark past a landing still in flight (a lower fetch id committing later)', async () => {
+      const slow = await db.pool.connect();
+      try {
+        await slow.query('BEGIN');
+        const held = await insertEvents(slow, [{ runId, entity: 'tests', kind: 'detail', endpoint: '/crafted/slow', params: {}, httpStatus: 200, recordCount: 1,
+          body: { ...base, id: 9_000_004 }, fetchedAt: new Date(), durationMs: 1 }]);
+        const later = await land('tests', 'detail', { ...base, id: 9_000_005 });
+        expect(later).to.be.greaterThan(held.fetchIds[0]);
+        const running = transform();
+        await new Promise((r) => setTimeout(r, 300));
+        await slow.query('COMMIT');
+        await running;
+      } finally {
+        slow.release();
+      }
+      expect((await get(9_000_004))?.id).to.equal(9_000_004);
+      expect((await get(9_000_005))?.id).to.equal(9_000_005);
     });
 
     it('stays consistent when incremental runs and landings happen while a replay runs', async () => {
