@@ -185,6 +185,7 @@ export async function transformTarget(client: pg.PoolClient, target: Target, o: 
   };
   for (;;) {
     if (o.signal?.aborted) break;
+    const batchStarted = Date.now();
     await client.query('BEGIN');
     try {
       await lockBatchXact(client, schema, o.mode, target);
@@ -252,7 +253,9 @@ export async function transformTarget(client: pg.PoolClient, target: Target, o: 
       stats.deleted += b.deleted;
       stats.unchanged += b.staged - b.inserted - b.updated;
       stats.toFetch = to;
-      o.logger?.debug('transform batch applied', { schema, target, mode: o.mode, from_fetch: from, to_fetch: to, fetches: Number(fetches), ...b });
+      o.logger?.debug('transform batch applied', {
+        schema, target, mode: o.mode, from_fetch: from, to_fetch: to, fetches: Number(fetches), ...b, ms: Date.now() - batchStarted,
+      });
     } catch (err) {
       await client.query('ROLLBACK').catch(() => undefined);
       throw err;
