@@ -5,8 +5,12 @@ import path from 'node:path';
 import { connect, startEmbeddedPostgres, type Database, type EmbeddedPg } from '../core/index.js';
 import pg from 'pg';
 
+/**
+ * A private Postgres for a bench (.qbsync/bench-pg, or QBSYNC_BENCH_PG_DIR: benches run by several people on one
+ * machine each need their own, since the one that started a server stops it when it ends).
+ */
 export async function benchDatabase(name: string): Promise<{ db: Database; server: EmbeddedPg; drop(): Promise<void> }> {
-  const server = await startEmbeddedPostgres({ dataDir: path.resolve('.qbsync/bench-pg'), database: 'postgres' });
+  const server = await startEmbeddedPostgres({ dataDir: path.resolve(process.env.QBSYNC_BENCH_PG_DIR || '.qbsync/bench-pg'), database: 'postgres' });
   const admin = new pg.Client({ connectionString: server.adminUrl });
   await admin.connect();
   await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);

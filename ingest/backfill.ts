@@ -28,8 +28,9 @@
  * binary search treats a null date as before every date when nulls come first, after every date otherwise.
  *
  * Per chunk we record pages, rows (records inside the chunk's window), inserted / updated / unchanged
- * (compared with the newest version raw held before the page landed — qbsync.raw_records — by QBench's
- * last_updated, or the record's hash when there is none), skipped (records in the window without a usable id,
+ * (compared with the newest version raw held when the chunk started — qbsync.raw_records, brought up to date
+ * then and again when the chunk ends — by QBench's last_updated, or the record's hash when there is none;
+ * records this backfill landed first count as inserted), skipped (records in the window without a usable id,
  * and test pages QBench refused for good), test details fetched, requests, duration and status. At the end
  * the backfill checks volumetry per entity: records fetched vs records raw holds for the window vs typed rows
  * for the window.
@@ -44,6 +45,7 @@ import { insertEvents, inTransaction, type RawEvent } from './landing.js';
 import * as history from './run-history.js';
 import { RequestCounter } from './request-counter.js';
 import { recoverParents, PARENT_LINKS, type RecoveryResult } from './parents.js';
+import { indexRaw } from './raw-index.js';
 import type { PassContext } from './full-pass.js';
 
 /** Entities a backfill covers when none are named: the ones the metrics count by date_created. */
@@ -382,6 +384,8 @@ export async function runChunk(deps: ChunkDeps, chunkId: number): Promise<ChunkO
     const client = deps.makeClient(counter.onEvent);
     const worker = new ChunkWorker({ ...deps, logger }, row, row.page_size, client, counter);
     try {
+      // What the chunk's pages are classified against (inserted / updated / unchanged): raw as it is now.
+      await indexRaw(db.pool, logger);
       await worker.run();
     } catch (err) {
       const ms = Date.now() - t0;
@@ -408,6 +412,8 @@ export async function runChunk(deps: ChunkDeps, chunkId: number): Promise<ChunkO
       [chunkId, ms],
     );
     const { rows: [done] } = await db.pool.query<ChunkRow>(`SELECT * FROM qbsync.backfill_chunks WHERE chunk_id = $1`, [chunkId]);
+    // The chunk's own pages, for the chunks after it and the volumetry (not needed for correctness: readers index first).
+    await indexRaw(db.pool, logger).catch((err) => logger.warn(`indexing raw after the chunk failed: ${errorMessage(err)}`));
     logger.info(
       `backfill chunk ${row.entity} ${base.label}: ${done.pages} pages, ${done.rows} rows (${done.inserted} inserted, ${done.updated} updated, ` +
         `${done.unchanged} unchanged, ${done.skipped} skipped), ${done.requests} requests in ${(done.duration_ms / 1000).toFixed(1)} s`,
@@ -792,6 +798,7 @@ export async function computeVolumetry(db: Database, backfillId: string, opts: {
   if (!got) throw new QbsyncError(`no backfill ${backfillId}`);
   const { backfill: bf, chunks } = got;
   const entities: EntityVolumetry[] = [];
+  await indexRaw(db.pool);
   for (const entity of bf.entities) {
     const mine = chunks.filter((c) => c.entity === entity);
     const fetched = mine.filter((c) => c.chunk_start).reduce((a, c) => a + c.rows, 0);

@@ -22,3 +22,4 @@ export {
 export { recoverParents, recoveryLog, PARENT_LINKS, type RecoveryOptions, type RecoveryResult, type RecoveryFailure } from './parents.js';
 export { getCheckpoint } from './checkpoints.js';
 export { resetWatermark, type ResetOutcome } from './reset.js';
+export { indexRaw, rebuildRawIndex, rawIndexLag, type IndexResult } from './raw-index.js';

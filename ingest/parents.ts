@@ -4,7 +4,8 @@
  * as a `detail` event — the downloader's recovery (qbench-api.md §6), done once per missing id instead of
  * on every page.
  *
- * "In raw" is answered by qbsync.raw_records (the per-record index a trigger keeps for every landing).
+ * "In raw" is answered by qbsync.raw_records (the per-record index of raw), brought up to date (ingest/raw-index.ts)
+ * before each lookup, so every event landed before it — this call's recovered parents included — counts.
  * Links are walked child → parent (tests → samples → orders → customers), so a recovered sample's missing
  * order is found in the same call. Each parent gets 3 tries in all, across runs: QBench's 404 is recorded as
  * `unknown_<entity>` in qbsync.recovery_log, other refusals as `detail_http_<status>`, and a parent that
@@ -19,6 +20,7 @@ import { entityInfo, type EntityName } from './entities.js';
 import { QBenchHttpError, type DetailResult, type QBenchClient } from './client/index.js';
 import { insertEvents, inTransaction, type RawEvent } from './landing.js';
 import { addCounters } from './run-history.js';
+import { indexRaw } from './raw-index.js';
 import type { RequestCounter } from './request-counter.js';
 import type { PassContext } from './full-pass.js';
 
@@ -124,6 +126,7 @@ export async function recoverParents(opts: RecoveryOptions): Promise<RecoveryRes
     if (opts.signal?.aborted) break;
     if (!active.has(child)) continue;
     if (scope && scope.length === 0) continue;
+    await indexRaw(db.pool, logger);
     const { rows, gaveUp } = await findMissing(db, child, parent, field, runId, scope);
     out.gaveUp += gaveUp;
     if (!rows.length) continue;
@@ -194,6 +197,8 @@ export async function recoverParents(opts: RecoveryOptions): Promise<RecoveryRes
       logger.warn(`could not recover ${parent} ${f.id} (parent of ${child} ${f.childId}): ${f.reason}`, { entity: parent, id: f.id, reason: f.reason });
     }
   }
+  // What was recovered, too: raw_records is current when recovery (the end of a sync, of a backfill chunk) returns.
+  if (out.recovered) await indexRaw(db.pool, logger);
   return out;
 }
 

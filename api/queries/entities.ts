@@ -1,7 +1,10 @@
 /**
  * Single records from the typed tables (by primary key; children through their indexed parent columns), and
- * a record's raw history: every landed event that carried it (raw.fetches ⋈ raw.page_bodies, found through
- * the GIN index on qbsync.body_record_ids(body)), oldest first, with what changed between consecutive versions.
+ * a record's raw history: every landed event that carried it (raw.fetches ⋈ raw.page_bodies), oldest first, with
+ * what changed between consecutive versions. The events are found through qbsync.raw_record_events (the per-record
+ * index of raw, up to its high-water mark in qbsync.raw_index_state) plus the entity's events above the mark,
+ * read directly; one statement, so the mark and the index are read at the same instant. The API never writes
+ * the index: the worker's transform jobs keep the unindexed tail short.
  */
 import type pg from 'pg';
 
@@ -84,14 +87,27 @@ export interface HistoryEvent {
   record: Record<string, unknown>;
 }
 
+/**
+ * Events of `kind` that may carry record `id`, with fetch id in ($lo, $hi]: the indexed ones from raw_record_events,
+ * every event of the entity above the index's mark (not indexed yet). $1 kind, $2 id.
+ */
+const CANDIDATES = (lo: string, hi: string) => `
+  WITH st AS (SELECT coalesce((SELECT last_fetch_id FROM qbsync.raw_index_state), 0) AS mark)
+  SELECT e.fetch_id FROM qbsync.raw_record_events e, st
+  WHERE e.entity = $1 AND e.id = $2 AND e.fetch_id > ${lo} AND e.fetch_id <= least(st.mark, ${hi})
+  UNION ALL
+  SELECT f.id FROM raw.fetches f, st
+  WHERE f.entity = $1 AND f.id > greatest(st.mark, ${lo}) AND f.id <= ${hi}`;
+
 /** Every event that carried record `id` of `kind`, oldest first (at most `limit`, after `afterFetch`). */
 export async function recordHistory(pool: pg.Pool, kind: EntityKind, id: number, limit: number, afterFetch: number): Promise<HistoryEvent[]> {
   const { rows } = await pool.query<HistoryEvent>(
     `SELECT f.id AS fetch_id, f.run_id, f.kind AS fetch_kind, f.endpoint, f.page_number, f.fetched_at, rec AS record
-     FROM raw.page_bodies b
-     JOIN raw.fetches f ON f.body_sha256 = b.sha256 AND f.entity = $1 AND f.id > $4
+     FROM (${CANDIDATES('$4', '9223372036854775807')}) c
+     JOIN raw.fetches f ON f.id = c.fetch_id
+     JOIN raw.page_bodies b ON b.sha256 = f.body_sha256
      CROSS JOIN LATERAL jsonb_array_elements(qbsync.records_of(f.kind, b.body)) rec
-     WHERE qbsync.body_record_ids(b.body) @> ARRAY[$2::bigint] AND rec ->> 'id' = $2::text
+     WHERE rec ->> 'id' = $2::text
      ORDER BY f.id
      LIMIT $3`,
     [kind, id, limit, afterFetch],
@@ -102,10 +118,12 @@ export async function recordHistory(pool: pg.Pool, kind: EntityKind, id: number,
 /** The event just before `fetchId` that carried the record (to diff the first event of a later page against). */
 export async function previousVersion(pool: pg.Pool, kind: EntityKind, id: number, fetchId: number): Promise<Record<string, unknown> | undefined> {
   const { rows } = await pool.query<{ record: Record<string, unknown> }>(
-    `SELECT rec AS record FROM raw.page_bodies b
-     JOIN raw.fetches f ON f.body_sha256 = b.sha256 AND f.entity = $1 AND f.id <= $3
+    `SELECT rec AS record
+     FROM (${CANDIDATES('0', '$3')}) c
+     JOIN raw.fetches f ON f.id = c.fetch_id
+     JOIN raw.page_bodies b ON b.sha256 = f.body_sha256
      CROSS JOIN LATERAL jsonb_array_elements(qbsync.records_of(f.kind, b.body)) rec
-     WHERE qbsync.body_record_ids(b.body) @> ARRAY[$2::bigint] AND rec ->> 'id' = $2::text
+     WHERE rec ->> 'id' = $2::text
      ORDER BY f.id DESC LIMIT 1`,
     [kind, id, fetchId],
   );

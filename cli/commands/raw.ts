@@ -1,13 +1,14 @@
 import type { Command } from 'commander';
 import { UsageError } from '../../core/index.js';
 import { pruneRaw, rawStats } from '../../ops/index.js';
+import { indexRaw, rawIndexLag, rebuildRawIndex } from '../../ingest/index.js';
 import { action, dateArg } from '../run.js';
 
 const iso = (d: Date | null | undefined) => (d ? new Date(d).toISOString().replace('.000Z', 'Z') : '-');
 const size = (n: number) => (n >= 1024 * 1024 ? `${(n / 1024 / 1024).toFixed(1)} MiB` : `${(n / 1024).toFixed(1)} KiB`);
 
 export function register(program: Command): void {
-  const raw = program.command('raw').description('the raw landing: statistics and retention (prune)');
+  const raw = program.command('raw').description('the raw landing: statistics, retention (prune), the per-record index');
 
   raw
     .command('stats')
@@ -73,6 +74,30 @@ Examples:
             `deletions ${r.kept.deletions}, not yet transformed ${r.kept.not_transformed}) in ${(r.durationMs / 1000).toFixed(1)} s\n`,
         );
         for (const e of r.byEntity) process.stdout.write(`  ${e.entity.padEnd(10)} ${e.kind.padEnd(8)} ${would} ${String(e.deleted).padStart(7)}  kept ${String(e.kept).padStart(7)}\n`);
+      }),
+    );
+  raw
+    .command('index')
+    .description('bring the per-record index of raw (qbsync.raw_records, raw_record_events) up to date, or rebuild it')
+    .option('--rebuild', 'empty it and index all of raw again (landings wait while it runs)')
+    .option('--json', 'print JSON')
+    .addHelpText('after', `
+The index is derived from raw and kept off the landing path: backfills, parent recovery and the worker's
+transform jobs bring it up to date before they read it. This command does the same by hand; --rebuild
+re-derives it from raw (equivalent SQL: SELECT qbsync.rebuild_raw_index();).`)
+    .action(
+      action(async (ctx, opts: { rebuild?: boolean; json?: boolean }) => {
+        const db = await ctx.db();
+        const r = opts.rebuild ? await rebuildRawIndex(db.pool, ctx.logger) : await indexRaw(db.pool, ctx.logger);
+        const lag = await rawIndexLag(db.pool);
+        if (opts.json) {
+          process.stdout.write(JSON.stringify({ ...r, ...lag }, null, 2) + '\n');
+          return;
+        }
+        process.stdout.write(
+          `raw index ${opts.rebuild ? 'rebuilt' : 'updated'}: ${r.events} events indexed in ${(r.durationMs / 1000).toFixed(1)} s; ` +
+            `indexed up to fetch ${lag.mark} (${lag.behind} events above it)\n`,
+        );
       }),
     );
   for (const c of raw.commands) c.exitOverride().showHelpAfterError('(run with --help for usage)');
