@@ -7,7 +7,7 @@
  * target) and the "never twice at once" rule for syncs.
  */
 import PgBoss from 'pg-boss';
-import type pg from 'pg';
+import pg from 'pg';
 import type { Logger } from './logger.js';
 import { redactString } from './redact.js';
 
@@ -40,9 +40,36 @@ export async function startBoss(url: string, logger?: Logger, opts: { schedule?:
   });
   boss.on('error', (err: Error) => logger?.warn('job queue error', { error: redactString(err.message) }));
   await boss.start();
-  for (const [name, policy] of Object.entries(POLICIES)) {
-    const existing = await boss.getQueue(name);
-    if (!existing) {
+  try {
+    await createQueues(boss, url);
+  } catch (err) {
+    // A started pg-boss keeps timers and connections: stop it, or the process never exits after the error.
+    await boss.stop({ graceful: false, wait: true }).catch(() => undefined);
+    throw err;
+  }
+  return boss;
+}
+
+const QUEUE_SETUP_LOCK = 0x71627173; // 'qbqs'
+
+/**
+ * Creates the queues that do not exist yet. pg-boss's createQueue (a partition table per queue) deadlocks
+ * when several processes run it at once — workers started together on a fresh database — so creation is
+ * serialised across processes by an advisory lock; the common case (every queue exists) takes no lock.
+ */
+async function createQueues(boss: PgBoss, url: string): Promise<void> {
+  const missing = async () => {
+    const out: Array<[string, PgBoss.QueuePolicy]> = [];
+    for (const [name, policy] of Object.entries(POLICIES)) if (!(await boss.getQueue(name))) out.push([name, policy]);
+    return out;
+  };
+  if (!(await missing()).length) return;
+  const lock = new pg.Client({ connectionString: url, application_name: 'qbsync-queue-setup' });
+  lock.on('error', () => undefined); // a lost connection releases the lock; the next query reports it
+  await lock.connect();
+  try {
+    await lock.query('SELECT pg_advisory_lock($1)', [QUEUE_SETUP_LOCK]);
+    for (const [name, policy] of await missing()) {
       await boss.createQueue(name, {
         name,
         policy,
@@ -53,8 +80,9 @@ export async function startBoss(url: string, logger?: Logger, opts: { schedule?:
         expireInHours: 12,
       });
     }
+  } finally {
+    await lock.end().catch(() => undefined); // ends the session: the lock goes with it
   }
-  return boss;
 }
 
 /** pg-boss executor bound to a transaction's client, so a job is queued only if the transaction commits. */

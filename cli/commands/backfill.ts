@@ -100,7 +100,8 @@ Exit codes: 0 done, 1 chunks failed (run it again) or interrupted, 2 bad usage.`
         let stop = false;
         const abort = new AbortController();
         setMaxListeners(0, abort.signal); // shared by every request of every chunk
-        onShutdown(() => {
+        // Only while chunks or the finalize are in flight (the CLI runs every shutdown handler at a normal exit too).
+        const offStop = onShutdown(() => {
           stop = true;
           ctx.logger.warn('stopping: chunks in flight stop after the page they are on; run the same command again to finish');
           setTimeout(() => abort.abort(), 10_000).unref();
@@ -157,6 +158,7 @@ Exit codes: 0 done, 1 chunks failed (run it again) or interrupted, 2 bad usage.`
           }
           await new Promise((r) => setTimeout(r, 1000)); // another process is finalizing
         }
+        offStop();
         // Jobs still queued for chunks this process finished would only find them done.
         const jobIds = fin.chunks.map((c) => c.job_id).filter((j): j is string => !!j);
         if (jobIds.length) await boss.cancel(QUEUES.backfillChunk, jobIds).catch(() => undefined);

@@ -70,7 +70,8 @@ Interrupted syncs resume from their checkpoints on the next run.`)
         }
         const abort = new AbortController();
         setMaxListeners(0, abort.signal); // shared by every request of the run (prefetched pages, test details)
-        onShutdown(() => {
+        // Only while the run is in flight (the CLI runs every shutdown handler at a normal exit too).
+        const offStop = onShutdown(() => {
           ctx.logger.warn('stopping: finishing the page in flight; the next sync resumes from the checkpoint');
           abort.abort();
         });
@@ -103,6 +104,7 @@ Interrupted syncs resume from their checkpoints on the next run.`)
           await alerter.afterSync(out);
           return out.status === 'succeeded' || out.status === 'partial' ? 0 : 1;
         } finally {
+          offStop();
           bars?.stop();
         }
       }),
