@@ -47,6 +47,11 @@ function bearer(req: Request): string | undefined {
   return m ? m[1] : '';
 }
 
+/** A request that carries a body (a Content-Length above 0, or a chunked one). */
+function hasBody(req: Request): boolean {
+  return req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+}
+
 export interface QbsyncApp extends express.Express {
   locals: express.Express['locals'] & { routes: RouteDef[]; openapi: Record<string, unknown> };
 }
@@ -105,6 +110,11 @@ export function createApp(deps: AppDeps): QbsyncApp {
         res.locals.principal = principal;
         if (def.access === 'admin' && !principal.isAdmin) throw new HttpError(403, 'forbidden', 'this operation needs an admin token');
       }
+      // A body is JSON or nothing: a form or text/plain body would otherwise be ignored and the route run
+      // with its defaults (POST /api/v1/sync with `mode=full` as a form would enqueue an incremental sync).
+      if (def.method !== 'get' && hasBody(req) && !req.is('application/json')) {
+        throw new HttpError(415, 'unsupported_media_type', 'the request body must be JSON (Content-Type: application/json)');
+      }
       const params = validatePart(def.operationId, 'params', req.params);
       const query = validatePart(def.operationId, 'query', req.query);
       const body = def.method === 'get' ? {} : validatePart(def.operationId, 'body', req.body ?? {});
@@ -138,12 +148,34 @@ export function createApp(deps: AppDeps): QbsyncApp {
     });
   }
 
+  // A known path with a method it does not take: 405 with Allow (OPTIONS: 204 with Allow), not a 404.
+  const allowed = new Map<string, string[]>();
+  for (const def of routes) {
+    const methods = allowed.get(def.path) ?? [];
+    methods.push(...(def.method === 'get' ? ['GET', 'HEAD'] : [def.method.toUpperCase()]));
+    allowed.set(def.path, methods);
+  }
+  for (const [p, methods] of allowed) {
+    const allow = [...new Set(methods)].join(', ');
+    app.all(expressPath(p), (req: Request, res: Response) => {
+      res.locals.route = p;
+      res.setHeader('Allow', allow);
+      if (req.method === 'OPTIONS') {
+        res.status(204).end();
+        return;
+      }
+      throw new HttpError(405, 'method_not_allowed', `${req.method} is not allowed on ${p} (allowed: ${allow})`);
+    });
+  }
+
   app.get('/api/openapi.json', (_req, res) => {
     res.locals.route = '/api/openapi.json';
     res.json(openapi);
   });
-  app.use('/api/docs', (_req: Request, res: Response, next: NextFunction) => {
+  app.use('/api/docs', (req: Request, res: Response, next: NextFunction) => {
     res.locals.route = '/api/docs';
+    // swagger-ui-express refuses */package.json itself, with a text/plain 404: keep the JSON error shape.
+    if (/\/package\.json$/i.test(req.path)) return next(new HttpError(404, 'not_found', `no route ${req.method} ${maskTokens(req.path).slice(0, 200)}`));
     next();
   });
   app.use('/api/docs', swaggerUi.serve, swaggerUi.setup(openapi, { customSiteTitle: 'qbsync API' }));
@@ -163,7 +195,8 @@ export function createApp(deps: AppDeps): QbsyncApp {
     else if ((err as { type?: string }).type === 'entity.parse.failed') e = new HttpError(400, 'invalid_request', 'the request body is not valid JSON', [{ in: 'body', rule: 'json', message: 'is not valid JSON' }]);
     else if ((err as { status?: number }).status && (err as { status: number }).status < 500) {
       const status = (err as { status: number }).status;
-      e = new HttpError(status, 'invalid_request', maskTokens(redactString((err as Error).message ?? 'bad request')));
+      const code = status === 415 ? 'unsupported_media_type' : status === 413 ? 'payload_too_large' : 'invalid_request';
+      e = new HttpError(status, code, maskTokens(redactString((err as Error).message ?? 'bad request')));
     } else {
       logger.error('api handler error', { route: res.locals.route, path: maskTokens(req.path), error: maskTokens(redactString((err as Error)?.message ?? String(err))) });
       e = new HttpError(500, 'internal_error', 'internal error (see the server log)');

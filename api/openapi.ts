@@ -37,6 +37,7 @@ const ERROR_RESPONSES: Record<number, string> = {
   403: 'The token is valid but not an admin token',
   404: 'No such record',
   413: 'Request body too large',
+  415: 'The request body is not JSON (Content-Type must be application/json)',
   423: 'Account locked after repeated failed logins',
   503: 'Not ready / job queue not available',
 };
@@ -78,6 +79,7 @@ export function buildOpenApi(defs: RouteDef[]): Record<string, unknown> {
     };
     const errs = new Set<number>([...(d.errors ?? [])]);
     if (file?.$defs?.query || file?.$defs?.params || file?.$defs?.body) errs.add(400);
+    if (d.method !== 'get') errs.add(415);
     if (d.access !== 'public') errs.add(401);
     if (d.access === 'admin') errs.add(403);
     if (d.cache !== 'none') errs.add(304);

@@ -95,13 +95,28 @@ function describe(e: ErrorObject, where: 'query' | 'path' | 'body'): ErrorDetail
   return { parameter, in: where, rule: e.keyword, message };
 }
 
+function hasNul(v: unknown, depth: number): boolean {
+  if (typeof v === 'string') return v.includes('\u0000');
+  if (!v || typeof v !== 'object' || depth > 32) return false;
+  for (const [k, x] of Object.entries(v)) if (k.includes('\u0000') || hasNul(x, depth + 1)) return true;
+  return false;
+}
+
 /**
  * Validates (and coerces, and fills defaults into) a copy of `input`. Throws a 400 HttpError on failure.
  */
 export function validatePart(operationId: string, part: 'query' | 'params' | 'body', input: unknown): Record<string, any> {
   const fn = validatorFor(operationId, part);
   const where = part === 'params' ? 'path' : part;
+  // A JSON array is not an object of fields (spread, `[]` would pass as `{}` and run the route with its defaults).
+  if (Array.isArray(input)) throw badRequest([{ in: where, rule: 'type', message: `${part === 'body' ? 'the body' : where} must be an object` }]);
   const data = input && typeof input === 'object' ? { ...(input as Record<string, unknown>) } : input ?? {};
+  // PostgreSQL text cannot hold a NUL character: a free-text parameter carrying one would reach the driver and
+  // fail there (a 500). Refused here for every parameter and field, whatever its schema says.
+  if (data && typeof data === 'object') {
+    const bad = Object.entries(data).filter(([k, v]) => k.includes('\u0000') || hasNul(v, 0)).map(([k]) => k);
+    if (bad.length) throw badRequest(bad.map((k) => ({ parameter: k, in: where, rule: 'nul', message: 'must not contain a NUL character' })));
+  }
   if (!fn) {
     // No schema for this part: nothing may be sent in it.
     const keys = data && typeof data === 'object' ? Object.keys(data) : [];
