@@ -21,6 +21,7 @@ import { register as registerDoctor } from './commands/doctor.js';
 import { register as registerBackup } from './commands/backup.js';
 import { register as registerRaw } from './commands/raw.js';
 import { register as registerStart } from './commands/start.js';
+import { elideLines } from './run.js';
 
 const require = createRequire(import.meta.url);
 const pkg = require('../package.json') as { version: string };
@@ -31,6 +32,8 @@ export function buildProgram(): Command {
     .version(pkg.version, '-V, --version')
     .addOption(new Option('--log-level <level>', 'log verbosity (overrides QBSYNC_LOG_LEVEL)').choices(['error', 'warn', 'info', 'debug']))
     .showHelpAfterError('(run with --help for usage)')
+    // Set before the commands are added, so every subcommand inherits it.
+    .configureOutput({ outputError: (str, write) => write(elideLines(str)) })
     .exitOverride();
   registerStart(program);
   registerConfig(program);

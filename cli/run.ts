@@ -2,6 +2,7 @@
  * Shared plumbing for every command: configuration (exit 2 on a bad value), the logger, error
  * reporting as one clean line (exit 1 on failure, 2 on usage), and shutdown of whatever was started.
  */
+import net from 'node:net';
 import { InvalidArgumentError, type Command } from 'commander';
 import {
   loadConfig, createLogger, newRunId, QbsyncError, errorMessage, redactString, runShutdownHandlers, onShutdown,
@@ -22,9 +23,20 @@ export function globalLogLevel(cmd: Command): LogLevel | undefined {
   return root.opts().logLevel as LogLevel | undefined;
 }
 
+/**
+ * Cuts every line of a message to `max` characters (a 100 kB argument echoed back is noise, and the problem is
+ * named at the start of the line anyway).
+ */
+export function elideLines(text: string, max = 300): string {
+  return text
+    .split('\n')
+    .map((l) => (l.length > max ? `${l.slice(0, max - 40)} … (${l.length - (max - 40)} more characters)` : l))
+    .join('\n');
+}
+
 export function fail(err: unknown): number {
   const code = err instanceof QbsyncError ? err.exitCode : 1;
-  process.stderr.write(`qbsync: ${redactString(errorMessage(err))}\n`);
+  process.stderr.write(`qbsync: ${elideLines(redactString(errorMessage(err)))}\n`);
   if (process.env.QBSYNC_DEBUG_STACK && err instanceof Error && err.stack) process.stderr.write(redactString(err.stack) + '\n');
   return code;
 }
@@ -96,5 +108,37 @@ export function dateArg(name: string) {
       throw new InvalidArgumentError(`${name} must be a date like 2024-01-31 or 2024-01-31T08:00:00Z (got "${value}")`);
     }
     return d;
+  };
+}
+
+/** An interface to bind: an IP address (IPv6 with or without brackets) or a host name (RFC 1123 labels). */
+export function hostArg(name: string) {
+  return (value: string): string => {
+    const v = value.trim().replace(/^\[(.*)\]$/, '$1');
+    const hostname = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
+    if (!net.isIP(v) && !hostname.test(v)) throw new InvalidArgumentError(`${name} must be an IP address or a host name such as 127.0.0.1 or localhost (got "${value}")`);
+    return v;
+  };
+}
+
+/** An IANA timezone name (what Intl accepts): UTC, America/Bogota… */
+export function timezoneArg(name: string) {
+  return (value: string): string => {
+    const v = value.trim();
+    try {
+      if (!v) throw new RangeError('empty');
+      new Intl.DateTimeFormat('en-US', { timeZone: v });
+    } catch {
+      throw new InvalidArgumentError(`${name} must be an IANA timezone such as UTC or America/Bogota (got "${value}")`);
+    }
+    return v;
+  };
+}
+
+/** A file path: not empty (an empty path would name the current directory). */
+export function fileArg(name: string) {
+  return (value: string): string => {
+    if (!value.trim()) throw new InvalidArgumentError(`${name} needs a file name`);
+    return value;
   };
 }

@@ -18,13 +18,18 @@ export interface SyncSchedule {
 
 /** Sets (or replaces) the schedule. A cron expression pg-boss cannot parse is a usage error naming it. */
 export async function setSyncSchedule(boss: PgBoss, cron: string, timezone = 'UTC'): Promise<void> {
+  // pg-boss's parser fills in fields that are left out: "" or "* * *" would schedule a sync every minute.
+  const fields = cron.trim().split(/\s+/).filter(Boolean);
+  if (fields.length !== 5) {
+    throw new UsageError(`"${cron.slice(0, 100)}" is not a valid cron expression (${fields.length} fields, not 5: minute hour day-of-month month day-of-week); e.g. "*/15 * * * *" for every 15 minutes`);
+  }
   const data: SyncJobData = { mode: 'incremental', entities: [], requestedBy: 'schedule' };
   try {
     await boss.schedule(QUEUES.sync, cron, data, { tz: timezone, singletonKey: SCHEDULE_KEY });
   } catch (err) {
     const msg = (err as Error).message;
     if (/validation|constraint|invalid|expression|alias|cron|range/i.test(msg) && !/relation|connect|ECONN/i.test(msg)) {
-      throw new UsageError(`"${cron}" is not a valid cron expression (${msg}); e.g. "*/15 * * * *" for every 15 minutes`);
+      throw new UsageError(`"${cron.slice(0, 100)}" is not a valid cron expression (${msg}); e.g. "*/15 * * * *" for every 15 minutes`);
     }
     throw err;
   }

@@ -114,6 +114,7 @@ async function listSequences(c: pg.PoolClient): Promise<SequenceValue[]> {
 export async function backupDatabase(db: Database, opts: { out: string; logger?: Logger; overwrite?: boolean }): Promise<BackupResult> {
   const started = Date.now();
   const file = path.resolve(opts.out);
+  if (fs.existsSync(file) && fs.statSync(file).isDirectory()) throw new QbsyncError(`${file} is a directory: give the backup a file name`, 2);
   if (fs.existsSync(file) && !opts.overwrite) throw new QbsyncError(`${file} exists: choose another name or pass --force`, 2);
   fs.mkdirSync(path.dirname(file), { recursive: true });
   const partial = `${file}.partial`;
@@ -189,6 +190,7 @@ export async function backupDatabase(db: Database, opts: { out: string; logger?:
 
 function openReader(file: string): FrameReader {
   if (!fs.existsSync(file)) throw new QbsyncError(`${file} does not exist`, 2);
+  if (fs.statSync(file).isDirectory()) throw new QbsyncError(`${file} is a directory, not a backup file`, 2);
   const gunzip = zlib.createGunzip();
   const src = fs.createReadStream(file);
   src.on('error', (err) => gunzip.destroy(err));

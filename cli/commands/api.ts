@@ -2,14 +2,14 @@ import type { Command } from 'commander';
 import { startApiServer } from '../../api/index.js';
 import { startBoss } from '../../core/boss.js';
 import { onShutdown } from '../../core/index.js';
-import { action, intArg } from '../run.js';
+import { action, hostArg, intArg } from '../run.js';
 
 export function register(program: Command): void {
   program
     .command('api')
     .description('serve the reporting API (metrics, analytics, entities, sync control, /metrics, /api/docs)')
     .option('--port <port>', 'port (overrides QBSYNC_API_PORT)', intArg('--port', 0, 65535))
-    .option('--host <host>', 'interface to bind (overrides QBSYNC_API_HOST)')
+    .option('--host <host>', 'interface to bind (overrides QBSYNC_API_HOST)', hostArg('--host'))
     .action(
       action(async (ctx, opts: { port?: number; host?: string }) => {
         const db = await ctx.db();

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { backupDatabase, checkBackupFile, restoreDatabase } from '../../ops/index.js';
-import { action } from '../run.js';
+import { action, fileArg } from '../run.js';
 
 const mb = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MiB`;
 
@@ -8,7 +8,7 @@ export function register(program: Command): void {
   program
     .command('backup')
     .description('write qbsync\'s data (raw, qbsync, qbench, pgboss schemas and the migrations table) to one file')
-    .requiredOption('--out <file>', 'the backup file to write (gzip\'d qbsync backup format)')
+    .requiredOption('--out <file>', 'the backup file to write (gzip\'d qbsync backup format)', fileArg('--out'))
     .option('--force', 'overwrite the file if it exists')
     .option('--json', 'print the result as JSON')
     .addHelpText('after', `
@@ -31,7 +31,7 @@ into an EMPTY database. See docs/RUNBOOK.md.`)
   program
     .command('restore')
     .description('load a `qbsync backup` file into an EMPTY database (DATABASE_URL, or the embedded one)')
-    .requiredOption('--in <file>', 'the backup file to read')
+    .requiredOption('--in <file>', 'the backup file to read', fileArg('--in'))
     .option('--check', 'only read the file and verify every table\'s checksum (no database is touched)')
     .option('--json', 'print the result as JSON')
     .addHelpText('after', `

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { startBoss } from '../../core/boss.js';
 import { onShutdown, type Database, type Logger } from '../../core/index.js';
 import { setSyncSchedule, clearSyncSchedule, getSyncSchedule } from '../../jobs/index.js';
-import { action } from '../run.js';
+import { action, timezoneArg } from '../run.js';
 
 async function boss(db: Database, logger: Logger) {
   const b = await startBoss(db.url, logger, { schedule: false, supervise: false });
@@ -28,7 +28,7 @@ QBSYNC_SYNC_CRON, when set, is applied by every worker at start and replaces wha
   schedule
     .command('set <cron>')
     .description('set the schedule (5-field cron: minute hour day-of-month month day-of-week)')
-    .option('--tz <zone>', 'IANA timezone the cron fields are read in (default QBSYNC_TIMEZONE)')
+    .option('--tz <zone>', 'IANA timezone the cron fields are read in (default QBSYNC_TIMEZONE)', timezoneArg('--tz'))
     .action(
       action(async (ctx, cron: string, opts: { tz?: string }) => {
         const db = await ctx.db();

@@ -1,7 +1,7 @@
 import { Option, type Command } from 'commander';
 import { onShutdown } from '../../core/index.js';
 import { runSimCommand } from '../../sim/cli.js';
-import { action, intArg, numberArg } from '../run.js';
+import { action, hostArg, intArg, numberArg } from '../run.js';
 
 interface SimFlags {
   port?: number;
@@ -25,7 +25,7 @@ export function register(program: Command): void {
     .command('sim')
     .description('serve the QBench API simulator on 127.0.0.1 (credentials from QBENCH_CLIENT_ID / QBENCH_CLIENT_SECRET)')
     .option('--port <n>', 'port to listen on (0 = any free port; default QBSYNC_SIM_PORT or 0)', intArg('--port', 0, 65535))
-    .option('--host <host>', 'interface to bind', '127.0.0.1')
+    .option('--host <host>', 'interface to bind', hostArg('--host'), '127.0.0.1')
     .addOption(new Option('--size <size>', 'data set size (default QBSYNC_SIM_SIZE or small)').choices(['tiny', 'small', 'medium', 'large']))
     .option('--seed <n>', 'data generator seed (default QBSYNC_SIM_SEED or 42)', intArg('--seed', 0, 4294967295))
     .option('--no-rate-limit', 'do not enforce 300 requests / 60 s (benchmarks)')

@@ -48,7 +48,7 @@ export function register(program: Command): void {
     .action(
       action(async (ctx, username: string, value: string) => {
         if (!['on', 'off'].includes(value)) {
-          process.stderr.write('qbsync: the second argument must be on or off\n');
+          process.stderr.write(`qbsync: the second argument must be on or off (got "${value.slice(0, 40)}")\n`);
           return 2;
         }
         const db = await ctx.db();
