@@ -1,0 +1,176 @@
+/**
+ * Scenario 2: Postgres restarts in the middle of a sync and of a replay. A dedicated embedded Postgres (its own
+ * folder, .qbsync/chaos-pg-<pid>) is stopped with `pg_ctl -m fast` or `-m immediate` (a crash: no checkpoint,
+ * recovery at the next start) while a real `qbsync sync` / `qbsync replay` runs against it, and started again
+ * on the same port after a pause. The process must either reconnect and finish (exit 0) or exit with a clear
+ * one-line error and no stack trace; the next run must complete with nothing lost: every simulator id in raw,
+ * no page landed twice within a pass, and the replayed tables equal to what they were before.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { expect } from 'chai';
+import { connect, startEmbeddedPostgres, type Database, type EmbeddedPg } from '../../core/index.js';
+import { tableChecksums } from '../../transform/index.js';
+import type { SimSize } from '../../sim/index.js';
+import { testSimulator, cliEnv } from '../helpers/sim.js';
+import { startCli, runCli, type CliResult } from '../helpers/cli.js';
+import {
+  checksumDiff, Cleanup, countEvents, expectCleanFailure, fullPassDuplicates, logger, rawAgainstTruth, rng, sleep, typedRows, waitFor,
+  type ChaosOptions, type Figures,
+} from './lib.js';
+
+const PRESETS = {
+  short: { size: 'tiny' as SimSize, pageSize: 10, latencyMs: 20, syncRestarts: 2, replayRestarts: 2, maxDownMs: 1500 },
+  long: { size: 'small' as SimSize, pageSize: 25, latencyMs: 5, syncRestarts: 8, replayRestarts: 4, maxDownMs: 5000 },
+};
+
+type Mode = 'fast' | 'immediate';
+
+export async function runPgRestartScenario(opts: ChaosOptions): Promise<Figures> {
+  const t0 = Date.now();
+  const p = PRESETS[opts.form];
+  const log = logger(opts, 'pg-restart');
+  const r = rng(opts.seed);
+  const cleanup = new Cleanup();
+  const dir = path.resolve(`.qbsync/chaos-pg-${process.pid}`);
+  const dataDir = path.join(dir, 'data');
+  fs.rmSync(dir, { recursive: true, force: true });
+  let server: EmbeddedPg | undefined;
+  cleanup.add(() => fs.rmSync(dir, { recursive: true, force: true }));
+  cleanup.add(() => server?.stop('immediate'));
+  try {
+    server = await startEmbeddedPostgres({ dataDir, database: 'qbsync', fast: true });
+    const port = server.port;
+    const db: Database = await connect(server.url, undefined, { poolMax: 3 }); // migrates
+    cleanup.add(() => db.close());
+    const sim = await testSimulator({ size: p.size, seed: opts.seed });
+    cleanup.add(() => sim.close());
+    sim.setFaults({ latencyMs: p.latencyMs });
+    const env = cliEnv(server.url, sim, { QBSYNC_LOG_LEVEL: 'warn', QBENCH_PAGE_SIZE: String(p.pageSize) });
+    log(`seed ${opts.seed}: dedicated Postgres on port ${port}, ${p.size} lab`);
+
+    let restarts = 0;
+    const restart = async (mode: Mode, downMs: number) => {
+      await server!.stop(mode);
+      await sleep(downMs);
+      server = await startEmbeddedPostgres({ dataDir, database: 'qbsync', fast: true, port });
+      expect(server.port, 'started again on the same port').to.equal(port);
+      restarts++;
+    };
+    const outcomes: string[] = [];
+    const results = { reconnected: 0, failedCleanly: 0 };
+    /** The process must finish or fail with one line; a hang is a failure too. */
+    const settle = async (child: ReturnType<typeof startCli>, what: string): Promise<CliResult> => {
+      const timer = setTimeout(() => child.child.kill('SIGKILL'), 180_000);
+      const res = await child.done;
+      clearTimeout(timer);
+      expect(res.signal, `${what}: hung after the restart (killed after 180 s)\n${res.stderr.slice(-2000)}`).to.equal(null);
+      if (res.code === 0) {
+        results.reconnected++;
+        return res;
+      }
+      expectCleanFailure(res, what);
+      results.failedCleanly++;
+      return res;
+    };
+
+    // ---------------------------------------------------------------------------------------------- syncs
+    for (let i = 0; i < p.syncRestarts; i++) {
+      const mode: Mode = i % 2 === 0 ? 'fast' : 'immediate';
+      const events = r.int(3, 60);
+      const downMs = r.int(200, p.maxDownMs);
+      const before = await countEvents(db.pool);
+      const cli = startCli(['sync', '--full', '--wait'], env);
+      let exited = false;
+      void cli.done.then(() => (exited = true));
+      await waitFor(async () => exited || (await countEvents(db.pool)) - before >= events, 120_000, `${events} events landed by the sync`);
+      if (exited) {
+        const res = await cli.done;
+        expect(res.code, `sync ${i + 1} before its restart: ${res.stderr.slice(-2000)}`).to.equal(0);
+        outcomes.push(`sync ${i + 1}: finished before the restart point`);
+        continue;
+      }
+      await restart(mode, downMs);
+      const res = await settle(cli, `sync ${i + 1} (restart ${mode} after ${events} events, down ${downMs} ms)`);
+      const line = res.code === 0 ? 'reconnected and finished' : `exit ${res.code}: ${expectCleanFailure(res, 'sync')}`;
+      outcomes.push(`sync ${i + 1}: Postgres ${mode} restart after +${events} events, down ${downMs} ms: ${line}`);
+      log(outcomes[outcomes.length - 1]);
+      if (res.code !== 0) {
+        const next = await runCli(['sync', '--wait'], env);
+        expect(next.code, `the sync after a failed one completes: ${next.stdout}\n${next.stderr.slice(-2000)}`).to.equal(0);
+      }
+    }
+    // Whatever happened, one more sync finds nothing missing, and nothing was lost or landed twice.
+    const last = await runCli(['sync', '--wait'], env);
+    expect(last.code, `final sync: ${last.stderr.slice(-2000)}`).to.equal(0);
+    const mismatches: string[] = [];
+    const raw = await rawAgainstTruth(db.pool, sim);
+    mismatches.push(...raw.mismatches);
+    mismatches.push(...(await fullPassDuplicates(db.pool)).map((d) => `full pass ${d.pass}: ${d.entity} page ${d.page_number} landed ${d.n} times`));
+    const { rows: running } = await db.pool.query(`SELECT run_id FROM qbsync.sync_runs WHERE status = 'running'`);
+    mismatches.push(...running.map((x) => `run ${x.run_id} left running`));
+
+    // ---------------------------------------------------------------------------------------------- replays
+    const tr = await runCli(['transform'], env);
+    expect(tr.code, `transform: ${tr.stderr.slice(-2000)}`).to.equal(0);
+    const before = await tableChecksums(db);
+    expect(typedRows(before)).to.be.greaterThan(0);
+    for (let i = 0; i < p.replayRestarts; i++) {
+      const mode: Mode = i % 2 === 0 ? 'immediate' : 'fast';
+      const afterMs = r.int(0, 400);
+      const downMs = r.int(200, p.maxDownMs);
+      const cli = startCli(['replay'], env);
+      let exited = false;
+      void cli.done.then(() => (exited = true));
+      // In the middle: once the replay has created its schema (it builds there, then swaps).
+      const building = async () => {
+        try {
+          return (await db.pool.query(`SELECT 1 FROM pg_namespace WHERE nspname = 'qbench_next'`)).rowCount === 1;
+        } catch {
+          return false;
+        }
+      };
+      await waitFor(async () => exited || (await building()), 120_000, 'the replay to start building');
+      await sleep(afterMs);
+      if (exited) {
+        const res = await cli.done;
+        expect(res.code, `replay ${i + 1} before its restart: ${res.stderr.slice(-2000)}`).to.equal(0);
+        outcomes.push(`replay ${i + 1}: finished before the restart point`);
+        continue;
+      }
+      await restart(mode, downMs);
+      const res = await settle(cli, `replay ${i + 1} (restart ${mode} ${afterMs} ms into the build, down ${downMs} ms)`);
+      const line = res.code === 0 ? 'reconnected and finished' : `exit ${res.code}: ${expectCleanFailure(res, 'replay')}`;
+      outcomes.push(`replay ${i + 1}: Postgres ${mode} restart ${afterMs} ms into the build, down ${downMs} ms: ${line}`);
+      log(outcomes[outcomes.length - 1]);
+      if (res.code !== 0) {
+        const next = await runCli(['replay'], env);
+        expect(next.code, `the replay after a failed one completes: ${next.stderr.slice(-2000)}`).to.equal(0);
+      }
+      const after = await tableChecksums(db);
+      mismatches.push(...checksumDiff(after, before).map((d) => `after replay ${i + 1}: ${d}`));
+    }
+    const { rows: leftovers } = await db.pool.query(`SELECT nspname FROM pg_namespace WHERE nspname LIKE 'qbench_%'`);
+    mismatches.push(...leftovers.map((s) => `schema ${s.nspname} left behind`));
+
+    expect(restarts, `restarts that hit a running process:\n${outcomes.join('\n')}`).to.be.at.least(Math.ceil((p.syncRestarts + p.replayRestarts) / 2));
+    expect(mismatches, outcomes.join('\n')).to.deep.equal([]);
+    log(`${restarts} restarts: ${results.reconnected} reconnected and finished, ${results.failedCleanly} failed with one line and were completed by the next run`);
+    return {
+      scenario: 'Postgres restart mid-sync and mid-replay',
+      form: opts.form,
+      seed: opts.seed,
+      durationMs: Date.now() - t0,
+      killsSurvived: restarts,
+      faultsInjected: restarts,
+      recordsChecked: raw.checked + typedRows(before) * p.replayRestarts,
+      mismatches: mismatches.length,
+      restarts,
+      reconnectedAndFinished: results.reconnected,
+      failedWithOneLine: results.failedCleanly,
+      outcomes,
+    };
+  } finally {
+    await cleanup.run();
+  }
+}
