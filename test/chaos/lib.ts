@@ -104,6 +104,9 @@ export function plainLines(text: string): string[] {
   return text.split('\n').filter((l) => l.trim() !== '' && !l.startsWith('{'));
 }
 
+/** Messages that are bugs speaking, not a condition explained (a double pool release, a TypeError, …). */
+const PROGRAMMING_ERROR = /already been released|Cannot read propert|is not a function|is not defined|is not iterable|Unexpected token|Maximum call stack|ERR_INVALID_ARG/;
+
 /**
  * A CLI process that did not succeed must say why in one line and never dump a stack: either one
  * `qbsync: …` line on stderr, or (a sync that recorded its failure) the run's summary on stdout with the
@@ -116,11 +119,14 @@ export function expectCleanFailure(r: CliResult, what: string): string {
   expect(plain.length, `${what}: at most one plain line on stderr: ${JSON.stringify(plain)}`).to.be.at.most(1);
   if (plain.length === 1) {
     expect(plain[0], `${what}: the error line`).to.match(/^qbsync: \S.{5,}$/);
+    expect(plain[0], `${what}: a clear error, not a programming error`).to.not.match(PROGRAMMING_ERROR);
     return plain[0];
   }
   const failed = r.stdout.split('\n').find((l) => / failed {2,}.*\S/.test(l) || /^run \S+: failed/.test(l));
   expect(failed, `${what}: exit ${r.code} without an error line\nstdout: ${r.stdout}\nstderr: ${r.stderr.slice(-2000)}`).to.be.a('string');
-  return r.stdout.split('\n').find((l) => / failed {2,}\S/.test(l)) ?? failed!;
+  const line = r.stdout.split('\n').find((l) => / failed {2,}\S/.test(l)) ?? failed!;
+  expect(line, `${what}: a clear error, not a programming error`).to.not.match(PROGRAMMING_ERROR);
+  return line;
 }
 
 // ------------------------------------------------------------------------------------------------ checks

@@ -4,12 +4,14 @@
  * recovery at the next start) while a real `qbsync sync` / `qbsync replay` runs against it, and started again
  * on the same port after a pause. The process must either reconnect and finish (exit 0) or exit with a clear
  * one-line error and no stack trace; the next run must complete with nothing lost: every simulator id in raw,
- * no page landed twice within a pass, and the replayed tables equal to what they were before.
+ * no page landed twice within a pass, and the replayed tables equal to what they were before. First, the sync
+ * lock itself: held across a restart (taken again on a new connection), released after.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { expect } from 'chai';
 import { connect, startEmbeddedPostgres, type Database, type EmbeddedPg } from '../../core/index.js';
+import { acquireSyncLock, syncLockHeld } from '../../ingest/index.js';
 import { tableChecksums } from '../../transform/index.js';
 import type { SimSize } from '../../sim/index.js';
 import { testSimulator, cliEnv } from '../helpers/sim.js';
@@ -73,6 +75,25 @@ export async function runPgRestartScenario(opts: ChaosOptions): Promise<Figures>
       results.failedCleanly++;
       return res;
     };
+
+    // ---------------------------------------------------------------------------------------------- the sync lock
+    // A sync holds its lock on one connection for the whole run; a restart kills that connection (and the lock).
+    // It must be taken again on a new connection once the server is back, and released at the end as usual.
+    const held = async () => {
+      try {
+        return await syncLockHeld(db.pool);
+      } catch {
+        return false;
+      }
+    };
+    const lock = await acquireSyncLock(db.pool);
+    await restart('immediate', r.int(200, p.maxDownMs));
+    await waitFor(held, 60_000, 'the sync lock to be taken again after the restart');
+    await lock.ensureHeld();
+    await lock.release();
+    expect(await held(), 'released').to.equal(false);
+    outcomes.push('sync lock: taken again on a new connection after an immediate restart, then released');
+    log(outcomes[outcomes.length - 1]);
 
     // ---------------------------------------------------------------------------------------------- syncs
     for (let i = 0; i < p.syncRestarts; i++) {

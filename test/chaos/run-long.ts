@@ -75,11 +75,11 @@ async function main(): Promise<number> {
     load: load ? { connections: load.connections, seconds: load.seconds, requests: load.requests, p50: load.p50, p95: load.p95, p99: load.p99 } : null,
     durationMs: Date.now() - started,
   };
-  console.log('\nscenario                                                  time   kills  faults   records  mismatches');
+  console.log(`\n${'scenario'.padEnd(60)}   time   kills  faults   records  mismatches`);
   for (const f of results) {
-    console.log(`${f.scenario.padEnd(56)} ${secs(f.durationMs).padStart(6)} ${String(f.killsSurvived).padStart(7)} ${String(f.faultsInjected).padStart(7)} ${String(f.recordsChecked).padStart(9)} ${String(f.mismatches).padStart(11)}`);
+    console.log(`${f.scenario.padEnd(60)} ${secs(f.durationMs).padStart(6)} ${String(f.killsSurvived).padStart(7)} ${String(f.faultsInjected).padStart(7)} ${String(f.recordsChecked).padStart(9)} ${String(f.mismatches).padStart(11)}`);
   }
-  for (const f of failures) console.log(`${f.scenario.padEnd(56)} FAILED (seed ${f.seed})`);
+  for (const f of failures) console.log(`${f.scenario.padEnd(60)} FAILED (seed ${f.seed})`);
   console.log(
     `\ntotal: ${totals.killsSurvived} kills survived, ${totals.faultsInjected} faults injected, ${totals.recordsChecked} records checked, ` +
       `${totals.mismatches} mismatches${load ? `; API under load (${load.connections} connections, ${load.seconds} s): p50 ${load.p50} ms, p95 ${load.p95} ms, p99 ${load.p99} ms` : ''}` +
