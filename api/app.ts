@@ -7,7 +7,6 @@
  */
 import express, { type NextFunction, type Request, type Response } from 'express';
 import swaggerUi from 'swagger-ui-express';
-import pg from 'pg';
 import { redactString } from '../core/index.js';
 import { maskTokens, verifyToken, type Principal } from './auth/tokens.js';
 import { dataVersion, etagFor, notModified, setCacheHeaders } from './etag.js';
@@ -28,9 +27,6 @@ import { mountDashboard } from './dashboard/index.js';
 
 export const BODY_LIMIT = '32kb';
 
-// bigint[] columns (batch_ids, test_ids…) as numbers, like the scalar int8 parser core/database.ts installs.
-const int8Array = pg.types.getTypeParser(1016 as never);
-pg.types.setTypeParser(1016 as never, (v: string) => (int8Array(v) as Array<string | null>).map((x) => (x === null ? null : Number(x))));
 
 /** All routes, in documentation order. */
 export function allRoutes(): RouteDef[] {

@@ -16,6 +16,10 @@ import { redactString, registerSecret } from './redact.js';
 // Counts and ids come back as JS numbers: every id QBench issues and every count we keep fits in 2^53.
 pg.types.setTypeParser(20, (v) => Number(v)); // int8
 pg.types.setTypeParser(1700, (v) => Number(v)); // numeric
+// bigint[] (batch_ids, test_ids…) likewise: set here, once for every process, so no module that happens to
+// be loaded changes what a query returns.
+const int8Array = pg.types.getTypeParser(1016 as never) as (v: string) => Array<string | null>;
+pg.types.setTypeParser(1016 as never, (v: string) => int8Array(v).map((x) => (x === null ? null : Number(x))));
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../migrations', import.meta.url));
 

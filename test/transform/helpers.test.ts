@@ -84,7 +84,7 @@ describe('transform SQL helpers', () => {
              qbsync.to_text('"s"') AS s, qbsync.to_text('12') AS n, qbsync.to_text('{"o": 1}') AS o`);
     expect(r).to.deep.equal({
       num: 12, str: 12, frac: null, word: null, huge: null, obj: null, i: 7, ibig: null, t: true, f: false, one: true, maybe: null,
-      ids: ['1', '2', '3'], empty: [], mixed: ['1', '2', '3'], badel: null, hugeel: null, notarr: null, nul: null,
+      ids: [1, 2, 3], empty: [], mixed: [1, 2, 3], badel: null, hugeel: null, notarr: null, nul: null,
       doc: [4, 5], baddoc: null, s: 's', n: '12', o: null,
     });
   });
