@@ -27,13 +27,32 @@ export function splitRandomKeys(body: unknown): { rest: unknown; extra: Record<s
   return { rest, extra };
 }
 
-/** JSON with object keys sorted at every level (arrays keep their order). */
+/** Characters JSON.stringify escapes (and surrogates, which it may): strings without any are quoted as they are. */
+const NEEDS_ESCAPE = /[\u0000-\u001f"\\\ud800-\udfff]/;
+
+/**
+ * JSON with object keys sorted at every level (arrays keep their order). Its output is what the body hashes are
+ * computed over, so it must never change: JSON.stringify's rendering for every value, keys in sort() order.
+ */
 export function canonicalJson(value: unknown): string {
+  if (typeof value === 'string') return NEEDS_ESCAPE.test(value) ? JSON.stringify(value) : `"${value}"`;
   if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (Array.isArray(value)) {
+    let s = '[';
+    for (let i = 0; i < value.length; i++) s += (i ? ',' : '') + canonicalJson(value[i]);
+    return s + ']';
+  }
   const obj = value as Record<string, unknown>;
-  const keys = Object.keys(obj).filter((k) => obj[k] !== undefined).sort();
-  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`).join(',')}}`;
+  const keys = Object.keys(obj).sort();
+  let s = '{';
+  let first = true;
+  for (const k of keys) {
+    const v = obj[k];
+    if (v === undefined) continue;
+    s += (first ? '' : ',') + (NEEDS_ESCAPE.test(k) ? JSON.stringify(k) : `"${k}"`) + ':' + canonicalJson(v);
+    first = false;
+  }
+  return s + '}';
 }
 
 export interface PreparedBody {

@@ -2,10 +2,11 @@
  * A full pass over one entity: every list page sorted by id ascending (the only order that stays stable
  * while QBench adds records: new ids land on the last pages), from the checkpoint's next page to the end.
  *
- * Pages are fetched a few ahead concurrently (the client's budget and concurrency limit bound it) and
- * landed strictly in order, each in one transaction with the checkpoint, so a crash at any point resumes
- * at the first page not landed. Test pages whose items lack the metric fields get those items' details
- * fetched first and landed in the same transaction.
+ * Pages are fetched a few ahead concurrently (the client's budget and concurrency limit bound it), their
+ * bodies stored as they arrive, and landed strictly in order, each in one statement with the checkpoint and
+ * the run's counters, so a crash at any point resumes at the first page not landed; pages already fetched
+ * when their turn comes are landed together in that statement. Test pages whose items lack the metric fields
+ * get those items' details fetched first and landed with their page.
  */
 import type { Logger } from '../core/index.js';
 import type { Database } from '../core/database.js';
@@ -13,9 +14,12 @@ import { entityInfo, type EntityName } from './entities.js';
 import {
   needsTestDetail, QBenchHttpError, QBenchTransientError, type ListPage, type PageResult, type QBenchClient, type DetailResult,
 } from './client/index.js';
-import { insertEvents, inTransaction, storeBodies, type RawEvent } from './landing.js';
+import crypto from 'node:crypto';
+import type pg from 'pg';
+import { eventsCte, inTransaction, isMissingBody, storeBodies, withDbRetry, type LandResult, type RawEvent } from './landing.js';
 import * as checkpoints from './checkpoints.js';
-import { addCounters, type SkippedPage } from './run-history.js';
+import { countersCte, type SkippedPage } from './run-history.js';
+import { SqlParams } from './sql.js';
 import type { ProgressSink } from './progress.js';
 import type { RequestCounter } from './request-counter.js';
 
@@ -154,10 +158,12 @@ export async function runFullPass(ctx: PassContext, entity: EntityName, pageSize
 
   const ahead = Math.max(0, ctx.prefetch ?? 4);
   const inflight = new Map<number, Promise<FetchedPage>>();
+  /** Prefetched pages whose fetch and body store have finished: landed with the page before them. */
+  const ready = new Map<number, FetchedPage>();
   const request = (n: number) => {
     if (!inflight.has(n)) {
       const p = withPageRetry(() => fetchPage(n), logger, `${entity} page ${n}`, ctx.signal);
-      p.catch(() => undefined); // observed when awaited; avoid unhandled rejections for prefetched pages
+      p.then((f) => inflight.get(n) === p && ready.set(n, f), () => undefined); // failures are observed when awaited
       inflight.set(n, p);
     }
     return inflight.get(n)!;
@@ -170,46 +176,111 @@ export async function runFullPass(ctx: PassContext, entity: EntityName, pageSize
   const skipped: SkippedPage[] = [];
   progress.entityStarted(entity, { startPage: pageNum, totalPages, mode: 'full' });
 
-  for (;;) {
-    if (ctx.signal?.aborted) return { pages: pagesDone, records: recordsDone, skipped, completed: false };
-    if (totalPages !== null) for (let k = 1; k <= ahead && pageNum + k <= totalPages; k++) request(pageNum + k);
-    const fetched = await request(pageNum);
-    inflight.delete(pageNum);
+  interface Landing { num: number; fetched: FetchedPage; done: boolean; skips: SkippedPage[] }
+  const take = (num: number, fetched: FetchedPage): Landing => {
+    inflight.delete(num);
+    ready.delete(num);
     const { page } = fetched;
     if (!page.skipped) totalPages = page.totalPages;
-
-    const { events, records } = fetched;
-    const pageSkips: SkippedPage[] = [];
+    const skips: SkippedPage[] = [];
     if (page.skipped) {
       const reason = fetched.stillSkipped ?? `${page.reason}; recovered with ${fetched.recovered.length} smaller pages`;
       if (fetched.stillSkipped) {
-        pageSkips.push({ entity, page: pageNum, reason });
-        logger.warn(`skipped ${entity} page ${pageNum}: ${reason}`, { entity, page: pageNum });
+        skips.push({ entity, page: num, reason });
+        logger.warn(`skipped ${entity} page ${num}: ${reason}`, { entity, page: num });
       } else {
-        logger.info(`${entity} page ${pageNum} refused by QBench; its records were fetched in ${fetched.recovered.length} smaller pages`, { entity, page: pageNum });
+        logger.info(`${entity} page ${num} refused by QBench; its records were fetched in ${fetched.recovered.length} smaller pages`, { entity, page: num });
       }
     }
-    const done = page.skipped ? false : page.data.length === 0 || pageNum >= page.totalPages;
-    const landed = await inTransaction(
-      db.pool,
-      async (c) => {
-        const r = await insertEvents(c, events);
-        await checkpoints.advance(c, entity, passId, pageNum, totalPages, records, serverDateOf(page));
-        if (done) await checkpoints.completePass(c, entity, passId, runId);
-        await ctx.onLanded?.(c, entity);
-        await addCounters(c, runId, entity, { pages: 1, records, newBodies: fetched.newBodies, detailFetches: fetched.details.length, ...counter.take(entity) }, pageSkips);
-        return r;
-      },
-      { asyncCommit: true, onRetry: (err, attempt) => logger.warn('database unavailable while landing; retrying', { entity, page: pageNum, attempt, error: (err as Error).message }) },
-    );
-    if (landed.duplicates) logger.debug('page already landed by an earlier run of this pass', { entity, page: pageNum });
-    skipped.push(...pageSkips);
-    pagesDone++;
-    recordsDone += records;
-    progress.pageLanded(entity, { page: pageNum, totalPages, records, pagesDone, recordsDone });
-    logger.debug('landed page', { entity, page: pageNum, total_pages: totalPages, records, new_bodies: fetched.newBodies, details: fetched.details.length });
-    if (done) break;
-    pageNum++;
+    const done = page.skipped ? false : page.data.length === 0 || num >= page.totalPages;
+    return { num, fetched, done, skips };
+  };
+
+  for (;;) {
+    if (ctx.signal?.aborted) return { pages: pagesDone, records: recordsDone, skipped, completed: false };
+    if (totalPages !== null) for (let k = 1; k <= ahead && pageNum + k <= totalPages; k++) request(pageNum + k);
+    // The next page, and the pages after it that are already fetched: landed together (when landing falls behind
+    // fetching, fewer and larger landings catch up), in order, in one statement.
+    const batch = [take(pageNum, await request(pageNum))];
+    for (let n = pageNum + 1; !batch[batch.length - 1].done && ready.has(n); n++) batch.push(take(n, ready.get(n)!));
+    const landed = await landPages(ctx, entity, passId, batch, totalPages);
+    if (landed.duplicates) logger.debug('pages already landed by an earlier run of this pass', { entity, pages: `${pageNum}-${pageNum + batch.length - 1}` });
+    for (const l of batch) {
+      skipped.push(...l.skips);
+      pagesDone++;
+      recordsDone += l.fetched.records;
+      progress.pageLanded(entity, { page: l.num, totalPages, records: l.fetched.records, pagesDone, recordsDone });
+      logger.debug('landed page', { entity, page: l.num, total_pages: totalPages, records: l.fetched.records, new_bodies: l.fetched.newBodies, details: l.fetched.details.length });
+    }
+    if (batch[batch.length - 1].done) break;
+    pageNum += batch.length;
   }
   return { pages: pagesDone, records: recordsDone, skipped, completed: true };
+}
+
+/**
+ * Lands consecutive pages of a pass (their events, whose bodies are already stored) with the checkpoint's move past
+ * them, the pass's completion when the last one ends it (and the entity's watermark), and the run's counters: ONE
+ * statement, so all of it commits or none, in one round trip. The checkpoint must be at the first page: otherwise
+ * nothing is written and the pass stops (checkpointMoved). Without an onLanded hook the statement is its own
+ * transaction (asynchronous commit, set inside it); with one, hook and statement share a transaction.
+ */
+async function landPages(
+  ctx: PassContext, entity: EntityName, passId: string, batch: Array<{ num: number; fetched: FetchedPage; done: boolean; skips: SkippedPage[] }>,
+  totalPages: number | null,
+): Promise<LandResult> {
+  const { db, logger, runId, counter } = ctx;
+  const first = batch[0];
+  const last = batch[batch.length - 1];
+  const events = batch.flatMap((l) => l.fetched.events);
+  const sum = (f: (x: FetchedPage) => number) => batch.reduce((a, l) => a + f(l.fetched), 0);
+  const records = sum((x) => x.records);
+  const inTx = !!ctx.onLanded;
+  const p = new SqlParams();
+  const guard = 'EXISTS (SELECT 1 FROM cp)';
+  const advance = checkpoints.advanceCte(p, {
+    entity, passId, fromPage: first.num, toPage: last.num, totalPages, records, serverDate: serverDateOf(first.fetched.page), complete: last.done,
+  });
+  const ev = eventsCte(p, events, guard);
+  const wm = last.done ? checkpoints.watermarkCte(p, entity, 'SELECT since FROM cp', 'full', runId) : null;
+  const counts = countersCte(
+    p, runId, entity,
+    { pages: batch.length, records, newBodies: sum((x) => x.newBodies), detailFetches: sum((x) => x.details.length), ...counter.take(entity) },
+    batch.flatMap((l) => l.skips), guard,
+  );
+  const sql = `WITH cp AS (${advance}), b AS (${ev.bodies}), f AS (${ev.fetches})${wm ? `, wm AS (${wm})` : ''},
+                    e AS (${counts.entity}), r AS (${counts.run})
+               SELECT (SELECT count(*) FROM cp)::int AS moved, (SELECT count(*) FROM b)::int AS new_bodies,
+                      coalesce((SELECT array_agg(id ORDER BY id) FROM f), '{}') AS ids
+                      ${inTx ? '' : `, set_config('synchronous_commit', 'off', true) AS async_commit`}`;
+  type Row = { moved: number; new_bodies: number; ids: number[] };
+  const onRetry = (err: unknown, attempt: number) =>
+    logger.warn('database unavailable while landing; retrying', { entity, page: first.num, attempt, error: (err as Error).message });
+  // A named statement: parsed and planned once per connection (the text depends only on the two flags above).
+  const name = `qbsync_land_${crypto.createHash('md5').update(sql).digest('hex').slice(0, 16)}`;
+  const run = async (q: pg.Pool | pg.PoolClient): Promise<Row> => {
+    const { rows: [row] } = await q.query<Row>({ name, text: sql, values: p.values });
+    if (row.moved !== 1) throw checkpoints.checkpointMoved(entity, first.num);
+    return row;
+  };
+  const land = () => inTx
+    ? inTransaction(db.pool, async (c) => {
+      const r = await run(c);
+      await ctx.onLanded!(c, entity);
+      return r;
+    }, { asyncCommit: true, onRetry })
+    : withDbRetry(() => run(db.pool), { onRetry });
+  let row: Row;
+  try {
+    row = await land();
+  } catch (err) {
+    if (!isMissingBody(err)) throw err;
+    // A body stored ahead was lost (Postgres crashed before its asynchronous commit reached the disk): store the
+    // batch's bodies again and land once more.
+    logger.warn('a page body stored ahead is missing (lost in a database crash); storing it again', { entity, page: first.num });
+    await storeBodies(db.pool, events, { onRetry });
+    row = await land();
+  }
+  const ids = row.ids.map(Number);
+  return { fetchIds: ids, newBodies: row.new_bodies, duplicates: events.length - ids.length };
 }

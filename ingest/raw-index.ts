@@ -72,3 +72,33 @@ export async function rawIndexLag(pool: pg.Pool): Promise<{ mark: number; top: n
   );
   return { mark: Number(s.mark), top: Number(s.top), behind: Number(s.behind), indexedAt: s.indexed_at };
 }
+
+/**
+ * Keeps the index a little behind a long stream of landings (a sync without a worker), in the background: after
+ * every `every` pages landed, indexRaw runs unless a run is still going. Landings are never waited on, except for
+ * the moment of each barrier; settle() waits for the run in progress (before reading the index, and before the
+ * caller returns).
+ */
+export class IndexFollower {
+  private running: Promise<void> | null = null;
+  private landed = 0;
+
+  constructor(private readonly pool: pg.Pool, private readonly logger?: Logger, private readonly every = 100) {}
+
+  pageLanded(): void {
+    if (++this.landed % this.every === 0 && !this.running) {
+      this.running = indexRaw(this.pool, this.logger).then(
+        () => undefined,
+        (err) => {
+          this.logger?.warn(`indexing raw in the background failed: ${(err as Error).message}; its readers catch up themselves`);
+        },
+      ).finally(() => {
+        this.running = null;
+      });
+    }
+  }
+
+  async settle(): Promise<void> {
+    await this.running;
+  }
+}

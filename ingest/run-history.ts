@@ -5,6 +5,7 @@
 import os from 'node:os';
 import type pg from 'pg';
 import type { EntityName } from './entities.js';
+import { SqlParams } from './sql.js';
 
 export type RunMode = 'full' | 'incremental' | 'backfill' | 'replay';
 export type RunStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'partial' | 'cancelled';
@@ -61,23 +62,29 @@ export async function setRunEntityTotal(q: Q, runId: string, entity: EntityName,
   await q.query(`UPDATE qbsync.sync_run_entities SET total_pages = $3 WHERE run_id = $1 AND entity = $2`, [runId, entity, totalPages]);
 }
 
+/**
+ * The counters' updates (the entity's row, then the run's) as two data-modifying CTE bodies, conditional on `guard`
+ * (SQL), for a combined landing statement (full-pass.ts).
+ */
+export function countersCte(
+  p: SqlParams, runId: string, entity: EntityName, c: Partial<EntityCounters>, skipped?: SkippedPage[], guard = 'true',
+): { entity: string; run: string } {
+  const run = p.add(runId, 'uuid');
+  const set = `pages = pages + ${p.add(c.pages ?? 0, 'int')}, records = records + ${p.add(c.records ?? 0, 'int')},
+              new_bodies = new_bodies + ${p.add(c.newBodies ?? 0, 'int')}, detail_fetches = detail_fetches + ${p.add(c.detailFetches ?? 0, 'int')},
+              requests = requests + ${p.add(c.requests ?? 0, 'int')}, retries = retries + ${p.add(c.retries ?? 0, 'int')},
+              rate_limited = rate_limited + ${p.add(c.rateLimited ?? 0, 'int')}, skipped_pages = skipped_pages || ${p.add(JSON.stringify(skipped ?? []), 'jsonb')}`;
+  return {
+    entity: `UPDATE qbsync.sync_run_entities SET ${set} WHERE run_id = ${run} AND entity = ${p.add(entity)} AND ${guard} RETURNING 1`,
+    run: `UPDATE qbsync.sync_runs SET ${set}, heartbeat_at = now() WHERE run_id = ${run} AND ${guard} RETURNING 1`,
+  };
+}
+
 /** Adds to the run's and the entity's counters (call inside the landing transaction; one statement). */
 export async function addCounters(q: Q, runId: string, entity: EntityName, c: Partial<EntityCounters>, skipped?: SkippedPage[]): Promise<void> {
-  const v = [c.pages ?? 0, c.records ?? 0, c.newBodies ?? 0, c.detailFetches ?? 0, c.requests ?? 0, c.retries ?? 0, c.rateLimited ?? 0];
-  await q.query(
-    `WITH e AS (
-       UPDATE qbsync.sync_run_entities SET pages = pages + $3, records = records + $4, new_bodies = new_bodies + $5,
-              detail_fetches = detail_fetches + $6, requests = requests + $7, retries = retries + $8, rate_limited = rate_limited + $9,
-              skipped_pages = skipped_pages || $10::jsonb
-       WHERE run_id = $1 AND entity = $2
-       RETURNING 1
-     )
-     UPDATE qbsync.sync_runs SET pages = pages + $3, records = records + $4, new_bodies = new_bodies + $5,
-            detail_fetches = detail_fetches + $6, requests = requests + $7, retries = retries + $8, rate_limited = rate_limited + $9,
-            skipped_pages = skipped_pages || $10::jsonb, heartbeat_at = now()
-     WHERE run_id = $1`,
-    [runId, entity, ...v, JSON.stringify(skipped ?? [])],
-  );
+  const p = new SqlParams();
+  const cte = countersCte(p, runId, entity, c, skipped);
+  await q.query(`WITH e AS (${cte.entity}) ${cte.run.replace(/ RETURNING 1$/, '')}`, p.values);
 }
 
 export async function finishRunEntity(q: Q, runId: string, entity: EntityName, status: 'succeeded' | 'failed' | 'partial', error?: string): Promise<void> {

@@ -16,6 +16,7 @@ import { runIncremental } from './incremental.js';
 import { silentProgress, type ProgressSink } from './progress.js';
 import { RequestCounter } from './request-counter.js';
 import { recoverParents, type RecoveryResult } from './parents.js';
+import { IndexFollower } from './raw-index.js';
 
 /**
  * full: a full pass over every requested entity (resuming an interrupted one).
@@ -89,6 +90,7 @@ export async function runSync(deps: SyncDeps, req: SyncRequest = {}): Promise<Sy
   const { pool } = deps.db;
 
   const lock = await acquireSyncLock(pool, { wait: req.wait, signal: deps.signal });
+  const follower = new IndexFollower(pool, logger);
   const counter = new RequestCounter();
   const outcomes: EntityOutcome[] = [];
   let runStatus: history.RunStatus = 'succeeded';
@@ -102,7 +104,9 @@ export async function runSync(deps: SyncDeps, req: SyncRequest = {}): Promise<Sy
     else await history.createRun(pool, { runId, mode, entities, requestedBy: req.requestedBy, options: { pageSize } });
     logger.info(`sync started (${mode}) for ${entities.join(', ')}`, { mode, entities, host: os.hostname() });
     const client = deps.makeClient(counter.onEvent);
-    const ctx: PassContext = { db: deps.db, client, logger, runId, progress, counter, signal: deps.signal, onLanded: deps.onLanded };
+    // The per-record index of raw follows the landings in the background (parent recovery reads it at the end).
+    const passProgress: ProgressSink = { ...progress, pageLanded: (e, info) => (progress.pageLanded(e, info), follower.pageLanded()) };
+    const ctx: PassContext = { db: deps.db, client, logger, runId, progress: passProgress, counter, signal: deps.signal, onLanded: deps.onLanded };
 
     for (const entity of entities) {
       if (deps.signal?.aborted) {
@@ -144,6 +148,7 @@ export async function runSync(deps: SyncDeps, req: SyncRequest = {}): Promise<Sy
     }
     if (deps.recoverParents !== false && !deps.signal?.aborted && runStatus !== 'cancelled' && outcomes.some((o) => o.pages > 0)) {
       try {
+        await follower.settle();
         recovery = await recoverParents({
           db: deps.db, client, logger, runId, children: entities, counter, onLanded: deps.onLanded, signal: deps.signal,
           maxParents: typeof deps.recoverParents === 'number' ? deps.recoverParents : undefined,
@@ -159,6 +164,7 @@ export async function runSync(deps: SyncDeps, req: SyncRequest = {}): Promise<Sy
     await history.finishRun(pool, runId, 'failed', runError).catch(() => undefined);
     throw err;
   } finally {
+    await follower.settle();
     await lock.release();
   }
   const durationMs = Date.now() - started;
