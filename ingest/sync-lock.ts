@@ -57,7 +57,8 @@ export async function acquireSyncLock(pool: pg.Pool, opts: { wait?: boolean; wai
     throw err;
   }
   let released = false;
-  let held: pg.PoolClient = client;
+  /** The connection holding the lock; undefined while it is being taken again (or after it was lost). */
+  let held: pg.PoolClient | undefined = client;
   // The lock lives as long as its connection. If that connection dies (Postgres restarted), take the lock
   // again on a new connection as soon as the server answers; if another process took it meanwhile, or the
   // server stays away, the sync learns it at its next ensureHeld() and stops.
@@ -65,6 +66,8 @@ export async function acquireSyncLock(pool: pg.Pool, opts: { wait?: boolean; wai
   let lost: string | undefined;
   const retake = (conn: pg.PoolClient, err: Error) => {
     if (released || lost !== undefined || conn !== held || retaking) return;
+    held = undefined; // released to the pool (destroyed) here, never again
+    unwatch(conn);
     conn.release(err);
     retaking = (async () => {
       const until = Date.now() + REACQUIRE_FOR_MS;
@@ -93,7 +96,18 @@ export async function acquireSyncLock(pool: pg.Pool, opts: { wait?: boolean; wai
       }
     })().finally(() => (retaking = undefined));
   };
-  const watch = (c: pg.PoolClient) => c.on('error', (err) => retake(c, err));
+  // The listener is removed when the lock is released: pooled connections outlive many runs (a worker).
+  const onError = new Map<pg.PoolClient, (err: Error) => void>();
+  const watch = (c: pg.PoolClient) => {
+    const fn = (err: Error) => retake(c, err);
+    onError.set(c, fn);
+    c.on('error', fn);
+  };
+  const unwatch = (c: pg.PoolClient) => {
+    const fn = onError.get(c);
+    if (fn) c.removeListener('error', fn);
+    onError.delete(c);
+  };
   watch(client);
   return {
     async ensureHeld() {
@@ -103,13 +117,17 @@ export async function acquireSyncLock(pool: pg.Pool, opts: { wait?: boolean; wai
     async release() {
       if (released) return;
       released = true;
-      if (retaking) await retaking.catch(() => undefined);
-      if (lost) return; // the lock (and its connection) is already gone
+      if (retaking) await retaking.catch(() => undefined); // stops at its next try now that released is set
+      const c = held;
+      held = undefined;
+      if (!c) return; // the lock went with its connection and was not taken again
       try {
-        await held.query('SELECT pg_advisory_unlock($1, $2)', [LOCK_A, LOCK_B]);
-        held.release();
+        await c.query('SELECT pg_advisory_unlock($1, $2)', [LOCK_A, LOCK_B]);
+        unwatch(c); // pg-pool listens again once it has the connection back
+        c.release();
       } catch (err) {
-        held.release(err as Error); // connection gone: the lock went with it
+        unwatch(c);
+        c.release(err as Error); // connection gone: the lock went with it
       }
     },
   };

@@ -92,7 +92,17 @@ export async function runPgRestartScenario(opts: ChaosOptions): Promise<Figures>
     await lock.ensureHeld();
     await lock.release();
     expect(await held(), 'released').to.equal(false);
-    outcomes.push('sync lock: taken again on a new connection after an immediate restart, then released');
+    // Released while the server is still down (the run ended while its lock was being taken again): no error
+    // (it was a double release of the dead connection), and the lock is not taken after its release.
+    const lock2 = await acquireSyncLock(db.pool);
+    await server.stop('immediate');
+    await sleep(400);
+    await lock2.release();
+    server = await startEmbeddedPostgres({ dataDir, database: 'qbsync', fast: true, port });
+    restarts++;
+    await sleep(1500);
+    expect(await held(), 'a released lock is not taken again').to.equal(false);
+    outcomes.push('sync lock: taken again on a new connection after an immediate restart, then released; released while the server was down: no error, not taken again');
     log(outcomes[outcomes.length - 1]);
 
     // ---------------------------------------------------------------------------------------------- syncs
@@ -109,6 +119,7 @@ export async function runPgRestartScenario(opts: ChaosOptions): Promise<Figures>
         const res = await cli.done;
         expect(res.code, `sync ${i + 1} before its restart: ${res.stderr.slice(-2000)}`).to.equal(0);
         outcomes.push(`sync ${i + 1}: finished before the restart point`);
+        log(outcomes[outcomes.length - 1]);
         continue;
       }
       await restart(mode, downMs);
@@ -136,45 +147,61 @@ export async function runPgRestartScenario(opts: ChaosOptions): Promise<Figures>
     expect(tr.code, `transform: ${tr.stderr.slice(-2000)}`).to.equal(0);
     const before = await tableChecksums(db);
     expect(typedRows(before)).to.be.greaterThan(0);
-    for (let i = 0; i < p.replayRestarts; i++) {
+    let replayHits = 0;
+    // In the middle: once the replay has created its schema (it builds there, then swaps). A small lab's
+    // build is quick, so a replay that finished first is tried again (up to 3 times per planned restart).
+    const building = async () => {
+      try {
+        return (await db.pool.query(`SELECT 1 FROM pg_namespace WHERE nspname = 'qbench_next'`)).rowCount === 1;
+      } catch {
+        return false;
+      }
+    };
+    for (let i = 0, misses = 0; i < p.replayRestarts; ) {
+      const n = i + 1;
       const mode: Mode = i % 2 === 0 ? 'immediate' : 'fast';
-      const afterMs = r.int(0, 400);
+      const afterMs = r.int(0, 150);
       const downMs = r.int(200, p.maxDownMs);
       const cli = startCli(['replay'], env);
       let exited = false;
       void cli.done.then(() => (exited = true));
-      // In the middle: once the replay has created its schema (it builds there, then swaps).
-      const building = async () => {
-        try {
-          return (await db.pool.query(`SELECT 1 FROM pg_namespace WHERE nspname = 'qbench_next'`)).rowCount === 1;
-        } catch {
-          return false;
-        }
-      };
-      await waitFor(async () => exited || (await building()), 120_000, 'the replay to start building');
+      const end = Date.now() + 120_000;
+      while (!exited && !(await building())) {
+        expect(Date.now() < end, 'the replay to start building').to.equal(true);
+        await sleep(5);
+      }
       await sleep(afterMs);
       if (exited) {
         const res = await cli.done;
-        expect(res.code, `replay ${i + 1} before its restart: ${res.stderr.slice(-2000)}`).to.equal(0);
-        outcomes.push(`replay ${i + 1}: finished before the restart point`);
+        expect(res.code, `replay ${n} before its restart: ${res.stderr.slice(-2000)}`).to.equal(0);
+        outcomes.push(`replay ${n}: finished before the restart point`);
+        log(outcomes[outcomes.length - 1]);
+        if (++misses === 3) {
+          i++;
+          misses = 0;
+        }
         continue;
       }
+      i++;
+      misses = 0;
+      replayHits++;
       await restart(mode, downMs);
-      const res = await settle(cli, `replay ${i + 1} (restart ${mode} ${afterMs} ms into the build, down ${downMs} ms)`);
+      const res = await settle(cli, `replay ${n} (restart ${mode} ${afterMs} ms into the build, down ${downMs} ms)`);
       const line = res.code === 0 ? 'reconnected and finished' : `exit ${res.code}: ${expectCleanFailure(res, 'replay')}`;
-      outcomes.push(`replay ${i + 1}: Postgres ${mode} restart ${afterMs} ms into the build, down ${downMs} ms: ${line}`);
+      outcomes.push(`replay ${n}: Postgres ${mode} restart ${afterMs} ms into the build, down ${downMs} ms: ${line}`);
       log(outcomes[outcomes.length - 1]);
       if (res.code !== 0) {
         const next = await runCli(['replay'], env);
         expect(next.code, `the replay after a failed one completes: ${next.stderr.slice(-2000)}`).to.equal(0);
       }
       const after = await tableChecksums(db);
-      mismatches.push(...checksumDiff(after, before).map((d) => `after replay ${i + 1}: ${d}`));
+      mismatches.push(...checksumDiff(after, before).map((d) => `after replay ${n}: ${d}`));
     }
     const { rows: leftovers } = await db.pool.query(`SELECT nspname FROM pg_namespace WHERE nspname LIKE 'qbench_%'`);
     mismatches.push(...leftovers.map((s) => `schema ${s.nspname} left behind`));
 
     expect(restarts, `restarts that hit a running process:\n${outcomes.join('\n')}`).to.be.at.least(Math.ceil((p.syncRestarts + p.replayRestarts) / 2));
+    expect(replayHits, `replays restarted in the middle:\n${outcomes.join('\n')}`).to.be.at.least(Math.ceil(p.replayRestarts / 2));
     expect(mismatches, outcomes.join('\n')).to.deep.equal([]);
     log(`${restarts} restarts: ${results.reconnected} reconnected and finished, ${results.failedCleanly} failed with one line and were completed by the next run`);
     return {
@@ -187,6 +214,7 @@ export async function runPgRestartScenario(opts: ChaosOptions): Promise<Figures>
       recordsChecked: raw.checked + typedRows(before) * p.replayRestarts,
       mismatches: mismatches.length,
       restarts,
+      replaysRestartedMidway: replayHits,
       reconnectedAndFinished: results.reconnected,
       failedWithOneLine: results.failedCleanly,
       outcomes,
