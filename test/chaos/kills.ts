@@ -27,8 +27,8 @@ import {
 } from './lib.js';
 
 const PRESETS = {
-  short: { size: 'tiny' as SimSize, pageSize: 10, rounds: 7, latencyMs: 20, backfillDays: 150, chunkDays: 30, maxRoundMs: 6_000 },
-  long: { size: 'small' as SimSize, pageSize: 25, rounds: 40, latencyMs: 10, backfillDays: 240, chunkDays: 15, maxRoundMs: 12_000 },
+  short: { size: 'tiny' as SimSize, pageSize: 10, rounds: 6, latencyMs: 20, backfillDays: 150, chunkDays: 30, maxRoundMs: 6_000, maxDelayMs: 3_000 },
+  long: { size: 'small' as SimSize, pageSize: 25, rounds: 40, latencyMs: 10, backfillDays: 240, chunkDays: 15, maxRoundMs: 12_000, maxDelayMs: 4_000 },
 };
 
 type Kind = 'sync' | 'worker' | 'transform';
@@ -38,13 +38,13 @@ interface Round {
   trigger: { delayMs: number } | { events: number };
 }
 
-export function killPlan(seed: number, rounds: number): Round[] {
+export function killPlan(seed: number, rounds: number, maxDelayMs = 4_000): Round[] {
   const r = rng(seed);
   return Array.from({ length: rounds }, (_, i): Round => {
     // The first round starts the full pass, so later kinds always find a pass or chunks to interrupt.
     const kind: Kind = i === 0 ? 'sync' : r.pick(['sync', 'sync', 'worker', 'worker', 'transform'] as const);
     const byEvents = kind !== 'transform' && r.next() < 0.5;
-    return { kind, trigger: byEvents ? { events: r.int(2, 40) } : { delayMs: r.int(kind === 'transform' ? 600 : 900, 4_000) } };
+    return { kind, trigger: byEvents ? { events: r.int(2, 40) } : { delayMs: r.int(kind === 'transform' ? 600 : 900, maxDelayMs) } };
   });
 }
 
@@ -74,7 +74,7 @@ export async function runKillScenario(opts: ChaosOptions): Promise<Figures> {
     await boss.stop({ graceful: false, wait: true });
     log(`seed ${opts.seed}: ${p.size} lab, page size ${p.pageSize}; queued sync ${queued.runId}, backfill ${bf.runId} (${bf.all.length} chunks)`);
 
-    const plan = killPlan(opts.seed, p.rounds);
+    const plan = killPlan(opts.seed, p.rounds, p.maxDelayMs);
     const outcomes: string[] = [];
     let kills = 0;
     let firstSync = true;

@@ -22,7 +22,7 @@ import {
 } from './lib.js';
 
 const PRESETS = {
-  short: { size: 'tiny' as SimSize, pageSize: 10, latencyMs: 20, syncRestarts: 2, replayRestarts: 2, maxDownMs: 1500 },
+  short: { size: 'tiny' as SimSize, pageSize: 10, latencyMs: 10, syncRestarts: 2, replayRestarts: 2, maxDownMs: 1200 },
   long: { size: 'small' as SimSize, pageSize: 25, latencyMs: 5, syncRestarts: 8, replayRestarts: 4, maxDownMs: 5000 },
 };
 

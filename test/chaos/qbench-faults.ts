@@ -23,7 +23,7 @@ import {
 } from './lib.js';
 
 const PRESETS = {
-  short: { size: 'tiny' as SimSize, outageMs: 3_000, latencyMs: 5 },
+  short: { size: 'tiny' as SimSize, outageMs: 2_500, latencyMs: 5 },
   long: { size: 'small' as SimSize, outageMs: 90_000, latencyMs: 2 },
 };
 
