@@ -221,9 +221,36 @@ export async function up(knex: Knex): Promise<void> {
 }
 
 export async function down(knex: Knex): Promise<void> {
-  // raw_records is brought up to date first; from then on the trigger keeps it again.
-  await knex.raw(`
+  // raw_records is brought up to date first; from then on the trigger keeps it again. The record helpers get their
+  // previous bodies back (same results).
+  await knex.raw(rawSql(String.raw`
     SELECT qbsync.index_raw();
+    CREATE OR REPLACE FUNCTION qbsync.rr_utc(y int, m int, d int, h int, mi int, s numeric) RETURNS timestamptz
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
+      SELECT CASE WHEN y BETWEEN 1900 AND 2200 AND m BETWEEN 1 AND 12 AND h BETWEEN 0 AND 23 AND mi BETWEEN 0 AND 59 AND s >= 0 AND s < 60 THEN
+               CASE WHEN d BETWEEN 1 AND (CASE WHEN m = 2 THEN CASE WHEN (y % 4 = 0 AND y % 100 <> 0) OR y % 400 = 0 THEN 29 ELSE 28 END
+                                               WHEN m IN (4, 6, 9, 11) THEN 30 ELSE 31 END)
+                    THEN make_timestamptz(y, m, d, h, mi, s::float8, 'UTC') END END
+    $fn$;
+    CREATE OR REPLACE FUNCTION qbsync.rr_ts(t text) RETURNS timestamptz
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
+      SELECT CASE
+        WHEN t IS NULL THEN NULL
+        WHEN t ~ '^\d\d/\d\d/\d{4} \d\d:\d\d [AP]M$' THEN
+          qbsync.rr_utc(substr(t, 7, 4)::int, substr(t, 1, 2)::int, substr(t, 4, 2)::int,
+                        CASE WHEN substr(t, 12, 2)::int BETWEEN 1 AND 12 THEN substr(t, 12, 2)::int % 12 + CASE WHEN substr(t, 18, 2) = 'PM' THEN 12 ELSE 0 END ELSE 99 END,
+                        substr(t, 15, 2)::int, 0)
+        WHEN t ~ '^\d\d/\d\d/\d{4}$' THEN qbsync.rr_utc(substr(t, 7, 4)::int, substr(t, 1, 2)::int, substr(t, 4, 2)::int, 0, 0, 0)
+        WHEN t ~ '^\d{9,11}$' THEN to_timestamp(t::bigint)
+        ELSE qbsync.rr_ts_other(t)
+      END
+    $fn$;
+    CREATE OR REPLACE FUNCTION qbsync.rr_lu(r jsonb) RETURNS bigint
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $fn$
+      SELECT CASE WHEN (r ->> 'last_updated') ~ '^\d{1,12}(\.\d+)?$' THEN floor((r ->> 'last_updated')::numeric)::bigint
+                  ELSE extract(epoch FROM qbsync.rr_ts(r ->> 'last_updated'))::bigint END
+    $fn$;
+    DROP FUNCTION qbsync.rr_utc12(int, int, int, int, int, boolean);
     DROP FUNCTION qbsync.rebuild_raw_index();
     DROP FUNCTION qbsync.index_raw(bigint);
     DROP FUNCTION qbsync.index_raw_slice(bigint, bigint);
@@ -268,5 +295,5 @@ export async function down(knex: Knex): Promise<void> {
     CREATE TRIGGER fetches_track_records AFTER INSERT ON raw.fetches
       REFERENCING NEW TABLE AS new_fetches
       FOR EACH STATEMENT EXECUTE FUNCTION qbsync.track_raw_records();
-  `);
+  `));
 }
