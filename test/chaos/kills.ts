@@ -18,17 +18,17 @@ import { runTransforms } from '../../transform/index.js';
 import type { SimEntity, SimSize, Simulator } from '../../sim/index.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/pg.js';
 import { testSimulator, cliEnv } from '../helpers/sim.js';
-import { startCli, runCli } from '../helpers/cli.js';
+import { startCli } from '../helpers/cli.js';
 import { V1 } from '../helpers/raw.js';
 import { FAST, testConfig, truthIdsInRange, rawIdsInRange } from '../helpers/jobs.js';
 import {
-  backfillChunkCheck, checksumDiff, Cleanup, contentChecksums, countEvents, fullPassDuplicates, fullPassPages, logger, rawAgainstTruth, restartedPasses, rng, sleep,
+  backfillChunkCheck, checksumDiff, Cleanup, contentChecksums, countEvents, fullPassDuplicates, fullPassPages, logger, rawAgainstTruth, runCliWithin, restartedPasses, rng, sleep,
   typedRows, CORE, type ChaosOptions, type Figures,
 } from './lib.js';
 
 const PRESETS = {
-  short: { size: 'tiny' as SimSize, pageSize: 10, rounds: 6, latencyMs: 20, backfillDays: 150, chunkDays: 30, maxRoundMs: 6_000, maxDelayMs: 3_000 },
-  long: { size: 'small' as SimSize, pageSize: 25, rounds: 40, latencyMs: 10, backfillDays: 240, chunkDays: 15, maxRoundMs: 12_000, maxDelayMs: 4_000 },
+  short: { size: 'tiny' as SimSize, pageSize: 10, rounds: 6, latencyMs: 20, backfillDays: 150, chunkDays: 30, maxRoundMs: 6_000, maxDelayMs: 3_000, cliLimitMs: 90_000 },
+  long: { size: 'small' as SimSize, pageSize: 25, rounds: 40, latencyMs: 10, backfillDays: 240, chunkDays: 15, maxRoundMs: 12_000, maxDelayMs: 4_000, cliLimitMs: 900_000 },
 };
 
 type Kind = 'sync' | 'worker' | 'transform';
@@ -106,12 +106,12 @@ export async function runKillScenario(opts: ChaosOptions): Promise<Figures> {
     expect(kills, `kills that landed mid-run:\n${outcomes.join('\n')}`).to.be.at.least(Math.ceil(p.rounds / 2));
 
     // Finish the ordinary way: the next sync resumes the pass, the same backfill command finishes the chunks.
-    const fin = await runCli(['sync', '--wait'], env);
+    const fin = await runCliWithin(['sync', '--wait'], env, p.cliLimitMs);
     expect(fin.code, `final sync: ${fin.stderr.slice(-2000)}`).to.equal(0);
-    const bfFin = await runCli(backfillArgs, env);
+    const bfFin = await runCliWithin(backfillArgs, env, p.cliLimitMs);
     expect(bfFin.code, `final backfill: ${bfFin.stdout}\n${bfFin.stderr.slice(-2000)}`).to.equal(0);
     expect(bfFin.stdout, 'the same backfill, resumed').to.include(`backfill ${bf.runId}`);
-    const tr = await runCli(['transform'], env);
+    const tr = await runCliWithin(['transform'], env, p.cliLimitMs);
     expect(tr.code, `final transform: ${tr.stderr.slice(-2000)}`).to.equal(0);
 
     // The uninterrupted run: same simulator seed, a second database, the same work without kills.

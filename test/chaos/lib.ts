@@ -14,7 +14,7 @@ import { expect } from 'chai';
 import type { Database } from '../../core/index.js';
 import { tableChecksums, type TableChecksum } from '../../transform/index.js';
 import type { SimEntity, Simulator } from '../../sim/index.js';
-import type { CliResult } from '../helpers/cli.js';
+import { startCli, type CliResult } from '../helpers/cli.js';
 import { rawIds, V1 } from '../helpers/raw.js';
 
 export type Form = 'short' | 'long';
@@ -92,6 +92,19 @@ export async function countEvents(pool: pg.Pool): Promise<number> {
 }
 
 // ------------------------------------------------------------------------------------------------ CLI output
+
+/**
+ * Runs the CLI to its end like runCli, but SIGKILLs it after `ms` (a hang is then a failure with the process's
+ * output, and no child outlives the scenario: mocha's own timeout would leave it running).
+ */
+export async function runCliWithin(args: string[], env: NodeJS.ProcessEnv, ms = 150_000): Promise<CliResult> {
+  const { child, done } = startCli(args, env);
+  const timer = setTimeout(() => child.kill('SIGKILL'), ms);
+  const r = await done;
+  clearTimeout(timer);
+  expect(r.signal, `qbsync ${args.join(' ')} did not finish within ${ms / 1000} s\n${r.stderr.slice(-2000)}`).to.not.equal('SIGKILL');
+  return r;
+}
 
 /** A Node stack trace or an unhandled error dump in a process's output. */
 export function stackTrace(text: string): string | null {

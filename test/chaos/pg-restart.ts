@@ -15,21 +15,45 @@ import { acquireSyncLock, syncLockHeld } from '../../ingest/index.js';
 import { tableChecksums } from '../../transform/index.js';
 import type { SimSize } from '../../sim/index.js';
 import { testSimulator, cliEnv } from '../helpers/sim.js';
-import { startCli, runCli, type CliResult } from '../helpers/cli.js';
+import { startCli, type CliResult } from '../helpers/cli.js';
 import {
-  checksumDiff, Cleanup, countEvents, expectCleanFailure, fullPassDuplicates, logger, rawAgainstTruth, rng, sleep, typedRows, waitFor,
+  checksumDiff, Cleanup, countEvents, expectCleanFailure, fullPassDuplicates, logger, rawAgainstTruth, runCliWithin, rng, sleep, typedRows, waitFor,
   type ChaosOptions, type Figures,
 } from './lib.js';
 
 const PRESETS = {
-  short: { size: 'tiny' as SimSize, pageSize: 10, latencyMs: 10, syncRestarts: 2, replayRestarts: 2, maxDownMs: 1200 },
-  long: { size: 'small' as SimSize, pageSize: 25, latencyMs: 5, syncRestarts: 8, replayRestarts: 4, maxDownMs: 5000 },
+  short: { size: 'tiny' as SimSize, pageSize: 10, latencyMs: 10, syncRestarts: 2, replayRestarts: 2, maxDownMs: 1200, cliLimitMs: 60_000 },
+  long: { size: 'small' as SimSize, pageSize: 25, latencyMs: 5, syncRestarts: 8, replayRestarts: 4, maxDownMs: 5000, cliLimitMs: 300_000 },
 };
 
 type Mode = 'fast' | 'immediate';
 
+/** Dedicated servers left by chaos runs that were killed (or timed out under mocha's exit): stop them, remove their folders. */
+function reapAbandoned(root: string): void {
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (!fs.existsSync(root)) return;
+  for (const name of fs.readdirSync(root)) {
+    const m = /^chaos-pg-(\d+)$/.exec(name);
+    if (!m || alive(Number(m[1]))) continue;
+    const pidFile = path.join(root, name, 'data', 'postmaster.pid');
+    if (fs.existsSync(pidFile)) {
+      const pgPid = Number(fs.readFileSync(pidFile, 'utf8').split('\n')[0]);
+      if (pgPid && alive(pgPid)) process.kill(pgPid, 'SIGQUIT');
+    }
+    fs.rmSync(path.join(root, name), { recursive: true, force: true });
+  }
+}
+
 export async function runPgRestartScenario(opts: ChaosOptions): Promise<Figures> {
   const t0 = Date.now();
+  reapAbandoned(path.resolve('.qbsync'));
   const p = PRESETS[opts.form];
   const log = logger(opts, 'pg-restart');
   const r = rng(opts.seed);
@@ -63,10 +87,10 @@ export async function runPgRestartScenario(opts: ChaosOptions): Promise<Figures>
     const results = { reconnected: 0, failedCleanly: 0 };
     /** The process must finish or fail with one line; a hang is a failure too. */
     const settle = async (child: ReturnType<typeof startCli>, what: string): Promise<CliResult> => {
-      const timer = setTimeout(() => child.child.kill('SIGKILL'), 180_000);
+      const timer = setTimeout(() => child.child.kill('SIGKILL'), p.cliLimitMs);
       const res = await child.done;
       clearTimeout(timer);
-      expect(res.signal, `${what}: hung after the restart (killed after 180 s)\n${res.stderr.slice(-2000)}`).to.equal(null);
+      expect(res.signal, `${what}: hung after the restart (killed after ${p.cliLimitMs / 1000} s)\n${res.stderr.slice(-2000)}`).to.equal(null);
       if (res.code === 0) {
         results.reconnected++;
         return res;
@@ -128,12 +152,12 @@ export async function runPgRestartScenario(opts: ChaosOptions): Promise<Figures>
       outcomes.push(`sync ${i + 1}: Postgres ${mode} restart after +${events} events, down ${downMs} ms: ${line}`);
       log(outcomes[outcomes.length - 1]);
       if (res.code !== 0) {
-        const next = await runCli(['sync', '--wait'], env);
+        const next = await runCliWithin(['sync', '--wait'], env, p.cliLimitMs);
         expect(next.code, `the sync after a failed one completes: ${next.stdout}\n${next.stderr.slice(-2000)}`).to.equal(0);
       }
     }
     // Whatever happened, one more sync finds nothing missing, and nothing was lost or landed twice.
-    const last = await runCli(['sync', '--wait'], env);
+    const last = await runCliWithin(['sync', '--wait'], env, p.cliLimitMs);
     expect(last.code, `final sync: ${last.stderr.slice(-2000)}`).to.equal(0);
     const mismatches: string[] = [];
     const raw = await rawAgainstTruth(db.pool, sim);
@@ -143,7 +167,7 @@ export async function runPgRestartScenario(opts: ChaosOptions): Promise<Figures>
     mismatches.push(...running.map((x) => `run ${x.run_id} left running`));
 
     // ---------------------------------------------------------------------------------------------- replays
-    const tr = await runCli(['transform'], env);
+    const tr = await runCliWithin(['transform'], env, p.cliLimitMs);
     expect(tr.code, `transform: ${tr.stderr.slice(-2000)}`).to.equal(0);
     const before = await tableChecksums(db);
     expect(typedRows(before)).to.be.greaterThan(0);
@@ -191,7 +215,7 @@ export async function runPgRestartScenario(opts: ChaosOptions): Promise<Figures>
       outcomes.push(`replay ${n}: Postgres ${mode} restart ${afterMs} ms into the build, down ${downMs} ms: ${line}`);
       log(outcomes[outcomes.length - 1]);
       if (res.code !== 0) {
-        const next = await runCli(['replay'], env);
+        const next = await runCliWithin(['replay'], env, p.cliLimitMs);
         expect(next.code, `the replay after a failed one completes: ${next.stderr.slice(-2000)}`).to.equal(0);
       }
       const after = await tableChecksums(db);

@@ -16,10 +16,10 @@ import { makeClient, MemoryRateBudget, runSync } from '../../ingest/index.js';
 import type { FaultOptions, SimSize } from '../../sim/index.js';
 import { createTestDatabase } from '../helpers/pg.js';
 import { testSimulator, cliEnv } from '../helpers/sim.js';
-import { runCli, type CliResult } from '../helpers/cli.js';
+import type { CliResult } from '../helpers/cli.js';
 import { FAST, testConfig } from '../helpers/jobs.js';
 import {
-  Cleanup, expectCleanFailure, fullPassDuplicates, logger, rawAgainstTruth, rng, sleep, stackTrace, type ChaosOptions, type Figures,
+  Cleanup, expectCleanFailure, fullPassDuplicates, logger, rawAgainstTruth, runCliWithin, rng, sleep, stackTrace, type ChaosOptions, type Figures,
 } from './lib.js';
 
 const PRESETS = {
@@ -100,7 +100,7 @@ export async function runQBenchFaultScenario(opts: ChaosOptions): Promise<Figure
       // run started after QBench recovered (or one that was running when it did) must complete.
       for (let attempt = 1; ; attempt++) {
         const startedAfterRecovery = Date.now() >= outageEnds;
-        const res = await runCli(['sync', '--wait', ...(first ? ['--full'] : [])], env);
+        const res = await runCliWithin(['sync', '--wait', ...(first ? ['--full'] : [])], env, p.outageMs * 3 + 120_000);
         results.push(res);
         expect(stackTrace(res.stdout + res.stderr), `${kind.name}: no stack trace\n${res.stderr.slice(-3000)}`).to.equal(null);
         if (res.code === 0) {
