@@ -64,7 +64,7 @@ export interface AdvanceArgs {
   totalPages: number | null;
   records: number;
   serverDate: Date | null;
-  /** The pass ends with these pages (status completed; see completePass). */
+  /** The pass ends with these pages (status completed, watermark set, in the same landing statement). */
   complete?: boolean;
 }
 
@@ -101,17 +101,6 @@ export async function advance(
   const p = new SqlParams();
   const r = await q.query(advanceCte(p, { entity, passId, fromPage: page, toPage: page, totalPages, records, serverDate }), p.values);
   if (r.rowCount !== 1) throw checkpointMoved(entity, page);
-}
-
-/** Completes the pass and sets the entity's watermark to QBench's clock at the pass's first page. */
-export async function completePass(q: Q, entity: EntityName, passId: string, runId: string): Promise<void> {
-  const { rows } = await q.query<{ server_started_at: Date | null; started_at: Date }>(
-    `UPDATE qbsync.checkpoints SET status = 'completed', completed_at = now(), updated_at = now(), message = NULL
-     WHERE entity = $1 AND pass_id = $2 RETURNING server_started_at, started_at`,
-    [entity, passId],
-  );
-  const since = rows[0]?.server_started_at ?? rows[0]?.started_at;
-  if (since) await setWatermark(q, entity, since, 'full', runId);
 }
 
 export interface Watermark {

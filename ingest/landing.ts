@@ -152,8 +152,6 @@ export interface TxOptions {
    * and the next run fetches them again — never a page without its checkpoint or the reverse.
    */
   asyncCommit?: boolean;
-  /** Commit with synchronous_commit = on even when the server's default is off. */
-  durableCommit?: boolean;
 }
 
 /**
@@ -182,7 +180,7 @@ export async function inTransaction<T>(pool: pg.Pool, fn: (c: pg.PoolClient) => 
     try {
       client = await pool.connect();
       // One round trip: BEGIN and the commit mode travel together (simple query protocol).
-      await client.query(opts.asyncCommit ? 'BEGIN; SET LOCAL synchronous_commit = off' : opts.durableCommit ? 'BEGIN; SET LOCAL synchronous_commit = on' : 'BEGIN');
+      await client.query(opts.asyncCommit ? 'BEGIN; SET LOCAL synchronous_commit = off' : 'BEGIN');
       const out = await fn(client);
       await client.query('COMMIT');
       client.release();
