@@ -5,7 +5,10 @@
 export const TARGETS = ['customers', 'orders', 'samples', 'batches', 'tests', 'assays', 'reports'] as const;
 export type Target = (typeof TARGETS)[number];
 
-export const ROLLUPS = ['rollup_samples_daily', 'rollup_tests_created', 'rollup_tests_reported'] as const;
+export const ROLLUPS = [
+  'rollup_samples_daily', 'rollup_tests_created', 'rollup_tests_reported',
+  'rollup_samples_lab', 'rollup_tests_created_lab', 'rollup_tests_reported_lab', 'rollup_tat_created', 'rollup_tat_reported', 'rollup_customers_daily',
+] as const;
 export type Rollup = (typeof ROLLUPS)[number];
 
 /** The schema the API reads, and the one a replay builds before swapping it in. */

@@ -1,18 +1,21 @@
 /**
  * The downloader-compatible metric queries (qbench-api.md §7), named and parameterised.
  *
- * Rollups first: qbench.rollup_samples_daily / rollup_tests_created / rollup_tests_reported hold, per lab day ×
- * label × customer × sample_type, counts and the SORTED TAT values, so counts, sums, SLA splits (count_le)
- * and exact medians/p95 need no test rows. They answer when
+ * Rollups first (transform/README.md lists them). Without a customer filter the lab-wide layers answer
+ * (rollup_samples_lab, rollup_tests_created_lab / _reported_lab for counts and sums, rollup_tat_created /
+ * _reported for the sorted TAT values: SLA splits by width_bucket, exact medians and p95 by tat-rank.ts); with
+ * customer_id the per-customer rollups (rollup_samples_daily, rollup_tests_created / _reported) read that
+ * customer's rows through their (customer_id, day) indexes. Rollups answer when
  *   - the range is day aligned (both ends lab midnight or open: see range.ts),
- *   - the filters are among customer_id (and sample_type, label), and
+ *   - the filters are among customer_id and state, and
  *   - the rollups were built in the API's timezone (qbsync.transform_schemas).
- * Otherwise (order_id, state, batch_id, a range with a time of day, a timezone mismatch) the same numbers come
- * from the typed rows (qbench.tests / samples / orders / customers). Each function says which it uses.
+ * Otherwise (order_id, batch_id, a range with a time of day, a timezone mismatch) the same numbers come from the
+ * typed rows (qbench.tests / samples / orders / customers). Each function says which it uses.
  * Deleted rows are never counted (the rollups exclude them too). Days and weeks are lab-local.
  */
 import type pg from 'pg';
 import { Sql, where, type Range } from './range.js';
+import { kthValues } from './tat-rank.js';
 
 export interface Ctx {
   pool: pg.Pool;
@@ -93,9 +96,12 @@ function sampleScope(sql: Sql, f: Filters, r: Range | null) {
 }
 
 /** WHERE over a rollup table (aligned range, customer, sample types, labels). */
-function rollupWhere(sql: Sql, f: Filters, r: Range | null, o: { sampleTypes?: string[]; labels?: string[]; customerNotNull?: boolean; customerIds?: number[] } = {}) {
+function rollupWhere(sql: Sql, f: Filters, r: Range | null, o: { sampleTypes?: string[]; labels?: string[]; customerNotNull?: boolean; customerIds?: number[]; forceState?: string; nonEmpty?: boolean } = {}) {
   const conds = r ? sql.days('day', r) : [];
+  if (o.nonEmpty) conds.push('cardinality(tat_hours) > 0');
   if (f.customerId != null) conds.push(`customer_id = ${sql.p(f.customerId)}`);
+  const state = o.forceState ?? f.state;
+  if (state) conds.push(`state = ${sql.p(state)}`);
   if (o.customerIds) conds.push(`customer_id = ANY(${sql.p(o.customerIds)}::bigint[])`);
   if (o.customerNotNull) conds.push('customer_id IS NOT NULL');
   if (o.sampleTypes) conds.push(`sample_type = ANY(${sql.p(o.sampleTypes)}::text[])`);
@@ -104,7 +110,16 @@ function rollupWhere(sql: Sql, f: Filters, r: Range | null, o: { sampleTypes?: s
 }
 
 const canRollup = (ctx: Ctx, r: Range | null, f: Filters) =>
-  ctx.rollups && (!r || r.aligned) && f.orderId == null && !f.state && f.batchId == null;
+  ctx.rollups && (!r || r.aligned) && f.orderId == null && f.batchId == null;
+
+/** The rollup a filter set reads: the lab-wide layer, or the per-customer one when a customer is asked for. */
+const samplesTable = (f: Filters) => (f.customerId != null ? 'qbench.rollup_samples_daily' : 'qbench.rollup_samples_lab');
+const createdTable = (f: Filters) => (f.customerId != null ? 'qbench.rollup_tests_created' : 'qbench.rollup_tests_created_lab');
+const reportedTable = (f: Filters) => (f.customerId != null ? 'qbench.rollup_tests_reported' : 'qbench.rollup_tests_reported_lab');
+/** Sorted TAT arrays by report day: rollup_tat_reported has sample_type and state, the per-customer one has both too. */
+const tatReportedTable = (f: Filters) => (f.customerId != null ? 'qbench.rollup_tests_reported' : 'qbench.rollup_tat_reported');
+/** Sorted TAT arrays by creation day and label: rollup_tat_created has neither customer nor state. */
+const tatCreatedTable = (f: Filters) => (f.customerId != null || f.state ? 'qbench.rollup_tests_created' : 'qbench.rollup_tat_created');
 
 /** Lab day of a timestamp column, as text (YYYY-MM-DD). */
 const labDay = (sql: Sql, ctx: Ctx, col: string) => `((${col}) AT TIME ZONE ${sql.p(ctx.tz)})::date`;
@@ -120,21 +135,21 @@ async function many<T = Record<string, unknown>>(ctx: Ctx, sql: Sql, text: strin
 
 // ------------------------------------------------------------------------------------------------ counts
 
-/** Samples created in range. Rollup (rollup_samples_daily) unless order_id/state/unaligned. */
+/** Samples created in range. Rollup (rollup_samples_lab / _daily) unless order_id/unaligned. */
 export async function countSamplesCreated(ctx: Ctx, f: Filters, r: Range | null): Promise<number> {
   const sql = new Sql();
   if (canRollup(ctx, r, f)) {
-    return num((await one(ctx, sql, `SELECT sum(samples_created)::bigint AS n FROM qbench.rollup_samples_daily ${rollupWhere(sql, f, r)}`)).n);
+    return num((await one(ctx, sql, `SELECT sum(samples_created)::bigint AS n FROM ${samplesTable(f)} ${rollupWhere(sql, f, r)}`)).n);
   }
   const s = sampleScope(sql, f, r);
   return num((await one(ctx, sql, `SELECT count(*)::bigint AS n FROM ${s.from} ${s.where}`)).n);
 }
 
-/** Tests created in range. Rollup (rollup_tests_created) unless order_id/state/batch_id/unaligned. */
+/** Tests created in range. Rollup (rollup_tests_created_lab / _created) unless order_id/batch_id/unaligned. */
 export async function countTestsCreated(ctx: Ctx, f: Filters, r: Range | null): Promise<number> {
   const sql = new Sql();
   if (canRollup(ctx, r, f)) {
-    return num((await one(ctx, sql, `SELECT sum(tests_created)::bigint AS n FROM qbench.rollup_tests_created ${rollupWhere(sql, f, r)}`)).n);
+    return num((await one(ctx, sql, `SELECT sum(tests_created)::bigint AS n FROM ${createdTable(f)} ${rollupWhere(sql, f, r)}`)).n);
   }
   const s = testScope(sql, f, r, 'date_created');
   return num((await one(ctx, sql, `SELECT count(*)::bigint AS n FROM ${s.from} ${s.where}`)).n);
@@ -150,21 +165,23 @@ export interface ReportedStats {
 }
 
 /**
- * Tests reported (report_completed_date) in range: count, TAT mean, within/beyond an SLA. Rollup
- * (rollup_tests_reported, count_le over its sorted TAT arrays) unless order_id/state/batch_id/unaligned.
+ * Tests reported (report_completed_date) in range: count, TAT mean, within/beyond an SLA. Rollup (counts and sums
+ * from rollup_tests_reported_lab, the within count by width_bucket over rollup_tat_reported's sorted arrays; the
+ * per-customer rollup with customer_id) unless order_id/batch_id/unaligned.
  */
-export async function reportedStats(ctx: Ctx, f: Filters, r: Range | null, slaHours: number, o: { sampleTypes?: string[] } = {}): Promise<ReportedStats> {
+export async function reportedStats(ctx: Ctx, f: Filters, r: Range | null, slaHours: number, o: { sampleTypes?: string[]; forceState?: string } = {}): Promise<ReportedStats> {
   const sql = new Sql();
   let row: Record<string, unknown>;
   if (canRollup(ctx, r, f)) {
-    const w = rollupWhere(sql, f, r, { sampleTypes: o.sampleTypes });
-    row = await one(ctx, sql, `SELECT sum(tests_reported)::bigint AS reported, sum(tat_count)::bigint AS with_tat,
-        sum(qbsync.count_le(tat_hours, ${sql.p(slaHours)}::float8))::bigint AS within,
-        sum(tat_sum) / nullif(sum(tat_count), 0) AS average
-      FROM qbench.rollup_tests_reported ${w}`);
+    const w = rollupWhere(sql, f, r, o);
+    const slaP = sql.p(slaHours);
+    row = await one(ctx, sql, `SELECT c.reported, c.with_tat, c.average, v.within FROM
+        (SELECT sum(tests_reported)::bigint AS reported, sum(tat_count)::bigint AS with_tat, sum(tat_sum) / nullif(sum(tat_count), 0) AS average
+         FROM ${reportedTable(f)} ${w}) c,
+        (SELECT sum(width_bucket(${slaP}::float8, tat_hours))::bigint AS within FROM ${tatReportedTable(f)} ${w}) v`);
   } else {
     const slaP = sql.p(slaHours);
-    const s = testScope(sql, f, r, 'report_completed_date', { reported: true, sampleTypes: o.sampleTypes });
+    const s = testScope(sql, f, r, 'report_completed_date', { reported: true, sampleTypes: o.sampleTypes, forceState: o.forceState });
     row = await one(ctx, sql, `SELECT count(*)::bigint AS reported, count(t.tat_hours)::bigint AS with_tat,
         count(*) FILTER (WHERE t.tat_hours <= ${slaP}::float8)::bigint AS within, avg(t.tat_hours) AS average
       FROM ${s.from} ${s.where}`);
@@ -205,7 +222,7 @@ export async function dailySamples(ctx: Ctx, f: Filters, r: Range | null): Promi
   const sql = new Sql();
   let rows: Array<{ d: string; n: number }>;
   if (canRollup(ctx, r, f)) {
-    rows = await many(ctx, sql, `SELECT day::text AS d, sum(samples_created)::bigint AS n FROM qbench.rollup_samples_daily ${rollupWhere(sql, f, r)} GROUP BY day`);
+    rows = await many(ctx, sql, `SELECT day::text AS d, sum(samples_created)::bigint AS n FROM ${samplesTable(f)} ${rollupWhere(sql, f, r)} GROUP BY day`);
   } else {
     const s = sampleScope(sql, f, r);
     rows = await many(ctx, sql, `SELECT ${labDay(sql, ctx, 's.date_created')}::text AS d, count(*)::bigint AS n FROM ${s.from} ${s.where} AND s.date_created IS NOT NULL GROUP BY 1`);
@@ -213,14 +230,14 @@ export async function dailySamples(ctx: Ctx, f: Filters, r: Range | null): Promi
   return new Map(rows.map((x) => [x.d, num(x.n)]));
 }
 
-/** Tests created (or reported) per lab day. Rollup unless order_id/unaligned. */
+/** Tests created (or reported) per lab day. Rollup unless order_id/batch_id/unaligned. */
 export async function dailyTests(ctx: Ctx, f: Filters, r: Range | null, kind: 'created' | 'reported'): Promise<Map<string, number>> {
   const sql = new Sql();
   let rows: Array<{ d: string; n: number }>;
   if (canRollup(ctx, r, f)) {
-    const table = kind === 'created' ? 'rollup_tests_created' : 'rollup_tests_reported';
+    const table = kind === 'created' ? createdTable(f) : reportedTable(f);
     const col = kind === 'created' ? 'tests_created' : 'tests_reported';
-    rows = await many(ctx, sql, `SELECT day::text AS d, sum(${col})::bigint AS n FROM qbench.${table} ${rollupWhere(sql, f, r)} GROUP BY day`);
+    rows = await many(ctx, sql, `SELECT day::text AS d, sum(${col})::bigint AS n FROM ${table} ${rollupWhere(sql, f, r)} GROUP BY day`);
   } else {
     const col = kind === 'created' ? 't.date_created' : 't.report_completed_date';
     const s = testScope(sql, f, r, kind === 'created' ? 'date_created' : 'report_completed_date', { reported: kind === 'reported' });
@@ -236,15 +253,17 @@ export interface TatDay {
   beyond_sla: number;
 }
 
-/** Per completion day: mean TAT, within/beyond SLA. Rollup (count_le) unless order_id/state/unaligned. */
+/** Per completion day: mean TAT, within/beyond SLA. Rollup (sums + width_bucket) unless order_id/batch_id/unaligned. */
 export async function tatDaily(ctx: Ctx, f: Filters, r: Range | null, slaHours: number): Promise<TatDay[]> {
   const sql = new Sql();
   let rows: Array<Record<string, unknown>>;
   if (canRollup(ctx, r, f)) {
+    const w = rollupWhere(sql, f, r);
     const slaP = sql.p(slaHours);
-    rows = await many(ctx, sql, `SELECT day::text AS d, sum(tat_sum) / nullif(sum(tat_count), 0) AS avg,
-        sum(qbsync.count_le(tat_hours, ${slaP}::float8))::bigint AS within, sum(tat_count)::bigint AS with_tat
-      FROM qbench.rollup_tests_reported ${rollupWhere(sql, f, r)} GROUP BY day ORDER BY day`);
+    rows = await many(ctx, sql, `SELECT c.d::text AS d, c.avg, coalesce(v.within, 0) AS within, c.with_tat FROM
+        (SELECT day AS d, sum(tat_sum) / nullif(sum(tat_count), 0) AS avg, sum(tat_count)::bigint AS with_tat FROM ${reportedTable(f)} ${w} GROUP BY day) c
+        LEFT JOIN (SELECT day AS d, sum(width_bucket(${slaP}::float8, tat_hours))::bigint AS within FROM ${tatReportedTable(f)} ${w} GROUP BY day) v ON v.d = c.d
+      ORDER BY c.d`);
   } else {
     const slaP = sql.p(slaHours);
     const day = labDay(sql, ctx, 't.report_completed_date');
@@ -279,12 +298,24 @@ export interface TatStats {
   buckets: number[];
 }
 
+const EMPTY_STATS: TatStats = { n: 0, average: null, median: null, p95: null, within: 0, buckets: TAT_BUCKETS.map(() => 0) };
+
+/** The largest float8 below x: "v < x" is "v <= nextDown(x)", which width_bucket can count. */
+export function nextDown(x: number): number {
+  if (x === 0) return -Number.MIN_VALUE;
+  const buf = new DataView(new ArrayBuffer(8));
+  buf.setFloat64(0, x);
+  const bits = buf.getBigUint64(0);
+  buf.setBigUint64(0, x > 0 ? bits - 1n : bits + 1n);
+  return buf.getFloat64(0);
+}
+
 /**
  * Mean, median, p95 (exact, by rank), within-SLA count and the five distribution buckets over a set of TAT
  * values given as a SQL source of rows with a column v. One sort (percentile_disc with rank-derived fractions).
  */
 async function tatStatsOver(ctx: Ctx, sql: Sql, source: string, n: number, slaHours: number): Promise<TatStats> {
-  if (n === 0) return { n: 0, average: null, median: null, p95: null, within: 0, buckets: TAT_BUCKETS.map(() => 0) };
+  if (n === 0) return EMPTY_STATS;
   const rk = ranks(n);
   // percentile_disc(f) is the ceil(f*n)-th value; (rank - 0.5)/n lands inside the wanted rank whatever the rounding.
   const fractions = [...rk.median, rk.p95].map((k) => (k - 0.5) / n);
@@ -308,15 +339,45 @@ async function tatStatsOver(ctx: Ctx, sql: Sql, source: string, n: number, slaHo
 
 /**
  * tests/tat: TAT of tests REPORTED in range (the downloader's date_created_* parameters filter
- * report_completed_date). Rollup (rollup_tests_reported: unnest of the sorted arrays) unless
- * order_id/state/unaligned; typed rows otherwise.
+ * report_completed_date). Rollup unless order_id/batch_id/unaligned: counts and sums from rollup_tests_reported_lab,
+ * within and the buckets by width_bucket and the median and p95 by rank search (tat-rank.ts) over
+ * rollup_tat_reported's sorted arrays (the per-customer rollup with customer_id); typed rows otherwise.
  */
 export async function tatStats(ctx: Ctx, f: Filters, r: Range | null, slaHours: number): Promise<TatStats> {
   if (canRollup(ctx, r, f)) {
-    const cnt = new Sql();
-    const n = num((await one(ctx, cnt, `SELECT sum(tat_count)::bigint AS n FROM qbench.rollup_tests_reported ${rollupWhere(cnt, f, r)}`)).n);
     const sql = new Sql();
-    return tatStatsOver(ctx, sql, `SELECT unnest(tat_hours) AS v FROM qbench.rollup_tests_reported ${rollupWhere(sql, f, r)}`, n, slaHours);
+    const w = rollupWhere(sql, f, r);
+    const slaP = sql.p(slaHours);
+    // Bucket [lo, hi) holds C(< hi) - C(< lo); "< x" is "<= nextDown(x)".
+    const edges = [...new Set(TAT_BUCKETS.flatMap(([, lo, hi]) => (hi == null ? [lo] : [lo, hi])))].sort((a, b) => a - b);
+    const edgeP = sql.p(edges.map(nextDown));
+    const belowSql = edges.map((_, i) => `sum(width_bucket((${edgeP}::float8[])[${i + 1}], tat_hours))::bigint`).join(', ');
+    const row = await one<Record<string, any>>(ctx, sql, `SELECT c.n, c.average, v.within, v.below, v.vmin, v.vmax FROM
+        (SELECT sum(tat_count)::bigint AS n, sum(tat_sum) / nullif(sum(tat_count), 0) AS average FROM ${reportedTable(f)} ${w}) c,
+        (SELECT sum(width_bucket(${slaP}::float8, tat_hours))::bigint AS within, ARRAY[${belowSql}] AS below,
+                min(tat_hours[1]) AS vmin, max(tat_hours[cardinality(tat_hours)]) AS vmax
+         FROM ${tatReportedTable(f)} ${w}) v`);
+    const n = num(row.n);
+    if (n === 0) return EMPTY_STATS;
+    const below = new Map(edges.map((e, i) => [e, num(row.below[i])]));
+    const rk = ranks(n);
+    const src = new Sql();
+    const srcWhere = rollupWhere(src, f, r, { nonEmpty: true });
+    const values = await kthValues(
+      ctx.pool,
+      { sql: `SELECT ''::text AS g, tat_hours AS arr FROM ${tatReportedTable(f)} ${srcWhere}`, params: src.params },
+      [...rk.median, rk.p95].map((k) => ({ group: '', k })),
+      new Map([['', { n, min: Number(row.vmin), max: Number(row.vmax) }]]),
+    );
+    const median = rk.median.length === 1 ? values[0] : (values[0]! + values[1]!) / 2;
+    return {
+      n,
+      average: numOrNull(row.average),
+      median,
+      p95: values[values.length - 1],
+      within: num(row.within),
+      buckets: TAT_BUCKETS.map(([, lo, hi]) => (hi == null ? n : below.get(hi)!) - below.get(lo)!),
+    };
   }
   const cnt = new Sql();
   const sc = testScope(cnt, f, r, 'report_completed_date', { reported: true });
@@ -333,7 +394,7 @@ export async function tatSeries(ctx: Ctx, f: Filters, r: Range | null, groupBy: 
   if (canRollup(ctx, r, f)) {
     const period = groupBy === 'day' ? 'day' : `date_trunc('week', day)::date`;
     rows = await many(ctx, sql, `SELECT ${period}::text AS p, sum(tat_sum) / sum(tat_count) AS v
-      FROM qbench.rollup_tests_reported ${rollupWhere(sql, f, r)} GROUP BY 1 HAVING sum(tat_count) > 0 ORDER BY 1`);
+      FROM ${reportedTable(f)} ${rollupWhere(sql, f, r)} GROUP BY 1 HAVING sum(tat_count) > 0 ORDER BY 1`);
   } else {
     const day = labDay(sql, ctx, 't.report_completed_date');
     const period = groupBy === 'day' ? day : `date_trunc('week', ${day})::date`;
@@ -353,18 +414,50 @@ export interface LabelTat {
 }
 
 /**
- * tests/tat-breakdown: per label_abbr (NULL = "unknown"), TAT of reported tests CREATED in range. Rollup
- * (rollup_tests_created arrays) unless unaligned. Medians/p95 by rank within each label (one windowed sort).
+ * tests/tat-breakdown: per label_abbr (NULL = "unknown"), TAT of reported tests CREATED in range. Rollup unless
+ * order_id/batch_id/unaligned: means from rollup_tests_created_lab's sums, medians and p95 by rank search
+ * (tat-rank.ts, every label in the same passes) over rollup_tat_created's sorted arrays (the per-customer rollup
+ * with customer_id or state). Typed rows otherwise: medians/p95 by rank within each label (one windowed sort).
  */
 export async function tatBreakdown(ctx: Ctx, f: Filters, r: Range | null): Promise<LabelTat[]> {
-  const sql = new Sql();
-  let source: string;
+  const sort = (a: LabelTat, b: LabelTat) => b.total_tests - a.total_tests || (a.label < b.label ? -1 : a.label > b.label ? 1 : 0);
   if (canRollup(ctx, r, f)) {
-    source = `SELECT coalesce(label_abbr, 'unknown') AS label, unnest(tat_hours) AS v FROM qbench.rollup_tests_created ${rollupWhere(sql, f, r)}`;
-  } else {
-    const s = testScope(sql, f, r, 'date_created', { reported: true });
-    source = `SELECT coalesce(t.label_abbr, 'unknown') AS label, t.tat_hours AS v FROM ${s.from} ${s.where} AND t.tat_hours IS NOT NULL`;
+    const sql = new Sql();
+    const w = rollupWhere(sql, f, r, { nonEmpty: true });
+    const rows = await many<Record<string, any>>(ctx, sql, `SELECT coalesce(label_abbr, 'unknown') AS label, sum(cardinality(tat_hours))::bigint AS n,
+        min(tat_hours[1]) AS vmin, max(tat_hours[cardinality(tat_hours)]) AS vmax
+      FROM ${tatCreatedTable(f)} ${w} GROUP BY 1`);
+    if (!rows.length) return [];
+    const sums = new Sql();
+    const means = await many<{ label: string; avg: number }>(ctx, sums, `SELECT coalesce(label_abbr, 'unknown') AS label, sum(tat_sum) / nullif(sum(tat_count), 0) AS avg
+      FROM ${createdTable(f)} ${rollupWhere(sums, f, r)} GROUP BY 1`);
+    const avg = new Map(means.map((m) => [m.label, Number(m.avg)]));
+    const bounds = new Map(rows.map((x) => [String(x.label), { n: num(x.n), min: Number(x.vmin), max: Number(x.vmax) }]));
+    const targets = rows.flatMap((x) => {
+      const rk = ranks(num(x.n));
+      return [...rk.median, rk.p95].map((k) => ({ group: String(x.label), k }));
+    });
+    const src = new Sql();
+    const values = await kthValues(
+      ctx.pool,
+      { sql: `SELECT coalesce(label_abbr, 'unknown') AS g, tat_hours AS arr FROM ${tatCreatedTable(f)} ${rollupWhere(src, f, r, { nonEmpty: true })}`, params: src.params },
+      targets,
+      bounds,
+    );
+    let i = 0;
+    return rows
+      .map((x) => {
+        const n = num(x.n);
+        const rk = ranks(n);
+        const med = rk.median.map(() => values[i++]!);
+        const p95 = values[i++]!;
+        return { label: String(x.label), average_hours: avg.get(String(x.label)) ?? NaN, median_hours: med.reduce((a, b) => a + b, 0) / med.length, p95_hours: p95, total_tests: n };
+      })
+      .sort(sort);
   }
+  const sql = new Sql();
+  const s = testScope(sql, f, r, 'date_created', { reported: true });
+  const source = `SELECT coalesce(t.label_abbr, 'unknown') AS label, t.tat_hours AS v FROM ${s.from} ${s.where} AND t.tat_hours IS NOT NULL`;
   const rows = await many<Record<string, unknown>>(ctx, sql, `
     WITH ranked AS (
       SELECT label, v, row_number() OVER (PARTITION BY label ORDER BY v) AS rn, count(*) OVER (PARTITION BY label) AS n FROM (${source}) src
@@ -383,46 +476,76 @@ export interface Group {
   count: number;
 }
 
-/** samples/overview: totals and groups by state and matrix type. Typed rows (the rollups have neither dimension): one scan, GROUPING SETS. */
+const groupSort = (a: Group, b: Group) => b.count - a.count || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
+
+/**
+ * Splits GROUPING SETS ((), (a), (b)) rows (flags ga, gb; keys a, b; sums n, completed) into the total and the
+ * two groupings, each sorted by count then key.
+ */
+function overviewOf(rows: Array<Record<string, any>>) {
+  const total = rows.find((x) => x.ga === 1 && x.gb === 1);
+  return {
+    total: num(total?.n),
+    completed: num(total?.completed),
+    byA: rows.filter((x) => x.ga === 0).map((x) => ({ key: String(x.a), count: num(x.n) })).sort(groupSort),
+    byB: rows.filter((x) => x.gb === 0).map((x) => ({ key: String(x.b), count: num(x.n) })).sort(groupSort),
+  };
+}
+
+/** samples/overview: totals and groups by state and matrix type. Rollup (rollup_samples_lab / _daily) unless order_id/unaligned; typed rows otherwise. One GROUPING SETS pass. */
 export async function samplesOverview(ctx: Ctx, f: Filters, r: Range | null) {
   const sql = new Sql();
-  const s = sampleScope(sql, f, r);
-  const rows = await many<Record<string, any>>(ctx, sql, `
-    SELECT grouping(coalesce(s.state, 'unknown')) AS gs, grouping(coalesce(s.matrix_type, 'unknown')) AS gm,
-           coalesce(s.state, 'unknown') AS state, coalesce(s.matrix_type, 'unknown') AS matrix,
-           count(*)::bigint AS n, count(s.completed_date)::bigint AS completed
-    FROM ${s.from} ${s.where}
-    GROUP BY GROUPING SETS ((), (coalesce(s.state, 'unknown')), (coalesce(s.matrix_type, 'unknown')))`);
-  const total = rows.find((x) => x.gs === 1 && x.gm === 1);
-  const sort = (a: Group, b: Group) => b.count - a.count || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
-  const byState = rows.filter((x) => x.gs === 0).map((x) => ({ key: String(x.state), count: num(x.n) })).sort(sort);
-  const byMatrix = rows.filter((x) => x.gm === 0).map((x) => ({ key: String(x.matrix), count: num(x.n) })).sort(sort);
-  return { total: num(total?.n), completed: num(total?.completed), byState, byMatrix };
+  let rows: Array<Record<string, any>>;
+  if (canRollup(ctx, r, f)) {
+    rows = await many(ctx, sql, `
+      SELECT grouping(coalesce(state, 'unknown')) AS ga, grouping(coalesce(matrix_type, 'unknown')) AS gb,
+             coalesce(state, 'unknown') AS a, coalesce(matrix_type, 'unknown') AS b,
+             sum(samples_created)::bigint AS n, sum(samples_completed)::bigint AS completed
+      FROM ${samplesTable(f)} ${rollupWhere(sql, f, r)}
+      GROUP BY GROUPING SETS ((), (coalesce(state, 'unknown')), (coalesce(matrix_type, 'unknown')))`);
+  } else {
+    const s = sampleScope(sql, f, r);
+    rows = await many(ctx, sql, `
+      SELECT grouping(coalesce(s.state, 'unknown')) AS ga, grouping(coalesce(s.matrix_type, 'unknown')) AS gb,
+             coalesce(s.state, 'unknown') AS a, coalesce(s.matrix_type, 'unknown') AS b,
+             count(*)::bigint AS n, count(s.completed_date)::bigint AS completed
+      FROM ${s.from} ${s.where}
+      GROUP BY GROUPING SETS ((), (coalesce(s.state, 'unknown')), (coalesce(s.matrix_type, 'unknown')))`);
+  }
+  const o = overviewOf(rows);
+  return { total: o.total, completed: o.completed, byState: o.byA, byMatrix: o.byB };
 }
 
-/** tests/overview: totals and groups by state and label. Typed rows (the rollups have no state): one scan, GROUPING SETS. */
+/** tests/overview: totals and groups by state and label. Rollup (rollup_tests_created_lab / _created) unless order_id/batch_id/unaligned; typed rows otherwise. */
 export async function testsOverview(ctx: Ctx, f: Filters, r: Range | null) {
   const sql = new Sql();
-  const s = testScope(sql, f, r, 'date_created');
-  const rows = await many<Record<string, any>>(ctx, sql, `
-    SELECT grouping(coalesce(t.state, 'unknown')) AS gs, grouping(coalesce(t.label_abbr, 'unknown')) AS gl,
-           coalesce(t.state, 'unknown') AS state, coalesce(t.label_abbr, 'unknown') AS label,
-           count(*)::bigint AS n, count(t.report_completed_date)::bigint AS completed
-    FROM ${s.from} ${s.where}
-    GROUP BY GROUPING SETS ((), (coalesce(t.state, 'unknown')), (coalesce(t.label_abbr, 'unknown')))`);
-  const total = rows.find((x) => x.gs === 1 && x.gl === 1);
-  const sort = (a: Group, b: Group) => b.count - a.count || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
-  const byState = rows.filter((x) => x.gs === 0).map((x) => ({ key: String(x.state), count: num(x.n) })).sort(sort);
-  const byLabel = rows.filter((x) => x.gl === 0).map((x) => ({ key: String(x.label), count: num(x.n) })).sort(sort);
-  return { total: num(total?.n), completed: num(total?.completed), byState, byLabel };
+  let rows: Array<Record<string, any>>;
+  if (canRollup(ctx, r, f)) {
+    rows = await many(ctx, sql, `
+      SELECT grouping(coalesce(state, 'unknown')) AS ga, grouping(coalesce(label_abbr, 'unknown')) AS gb,
+             coalesce(state, 'unknown') AS a, coalesce(label_abbr, 'unknown') AS b,
+             sum(tests_created)::bigint AS n, sum(tests_reported)::bigint AS completed
+      FROM ${createdTable(f)} ${rollupWhere(sql, f, r)}
+      GROUP BY GROUPING SETS ((), (coalesce(state, 'unknown')), (coalesce(label_abbr, 'unknown')))`);
+  } else {
+    const s = testScope(sql, f, r, 'date_created');
+    rows = await many(ctx, sql, `
+      SELECT grouping(coalesce(t.state, 'unknown')) AS ga, grouping(coalesce(t.label_abbr, 'unknown')) AS gb,
+             coalesce(t.state, 'unknown') AS a, coalesce(t.label_abbr, 'unknown') AS b,
+             count(*)::bigint AS n, count(t.report_completed_date)::bigint AS completed
+      FROM ${s.from} ${s.where}
+      GROUP BY GROUPING SETS ((), (coalesce(t.state, 'unknown')), (coalesce(t.label_abbr, 'unknown')))`);
+  }
+  const o = overviewOf(rows);
+  return { total: o.total, completed: o.completed, byState: o.byA, byLabel: o.byB };
 }
 
-/** tests/label-distribution: tests created per fixed label. Rollup unless order_id/state/unaligned. */
+/** tests/label-distribution: tests created per fixed label. Rollup unless order_id/batch_id/unaligned. */
 export async function labelCounts(ctx: Ctx, f: Filters, r: Range | null): Promise<Map<string, number>> {
   const sql = new Sql();
   let rows: Array<{ label: string; n: number }>;
   if (canRollup(ctx, r, f)) {
-    rows = await many(ctx, sql, `SELECT label_abbr AS label, sum(tests_created)::bigint AS n FROM qbench.rollup_tests_created
+    rows = await many(ctx, sql, `SELECT label_abbr AS label, sum(tests_created)::bigint AS n FROM ${createdTable(f)}
       ${rollupWhere(sql, f, r, { labels: LABELS })} GROUP BY 1`);
   } else {
     const labelsP = sql.p(LABELS);
@@ -432,14 +555,10 @@ export async function labelCounts(ctx: Ctx, f: Filters, r: Range | null): Promis
   return new Map(rows.map((x) => [x.label, num(x.n)]));
 }
 
-/** reports/overview: tests in state REPORTED completed in range, within/beyond SLA. Typed rows (the rollups have no state). */
+/** reports/overview: tests in state REPORTED completed in range, within/beyond SLA. Same sources as reportedStats. */
 export async function reportsOverview(ctx: Ctx, f: Filters, r: Range | null, slaHours: number) {
-  const sql = new Sql();
-  const slaP = sql.p(slaHours);
-  const s = testScope(sql, f, r, 'report_completed_date', { reported: true, forceState: 'REPORTED' });
-  const row = await one(ctx, sql, `SELECT count(*)::bigint AS n, count(*) FILTER (WHERE t.tat_hours <= ${slaP}::float8)::bigint AS within,
-      count(*) FILTER (WHERE t.tat_hours > ${slaP}::float8)::bigint AS beyond FROM ${s.from} ${s.where}`);
-  return { total: num(row.n), within: num(row.within), beyond: num(row.beyond) };
+  const s = await reportedStats(ctx, f, r, slaHours, { forceState: 'REPORTED' });
+  return { total: s.reported, within: s.within, beyond: s.beyond };
 }
 
 // ------------------------------------------------------------------------------------------------ customers
@@ -452,39 +571,33 @@ export async function newCustomers(ctx: Ctx, r: Range | null, limit: number) {
     FROM qbench.customers c ${where(conds)} ORDER BY c.date_created DESC, c.id DESC LIMIT ${sql.p(limit)}`);
 }
 
-/** customers/top-tests: customers ranked by tests created in range, with tests reported in range. Rollups unless unaligned. */
+/** customers/top-tests: customers ranked by tests created in range, with tests reported in range. Rollup (rollup_customers_daily) unless unaligned. */
 export async function topCustomers(ctx: Ctx, r: Range | null, limit: number) {
   const none: Filters = {};
   const sql = new Sql();
-  let top: Array<{ id: number; name: string | null; tests: number }>;
+  let top: Array<{ id: number; name: string | null; tests: number; tests_reported: number }>;
   if (canRollup(ctx, r, none)) {
-    top = await many(ctx, sql, `WITH per AS (SELECT customer_id, sum(tests_created)::bigint AS n FROM qbench.rollup_tests_created
-        ${rollupWhere(sql, none, r, { customerNotNull: true })} GROUP BY 1)
-      SELECT c.id, c.customer_name AS name, per.n AS tests FROM per JOIN qbench.customers c ON c.id = per.customer_id AND NOT c.deleted
+    top = await many(ctx, sql, `WITH per AS (SELECT customer_id, sum(tests_created)::bigint AS n, sum(tests_reported)::bigint AS rep
+        FROM qbench.rollup_customers_daily ${rollupWhere(sql, none, r)} GROUP BY 1 HAVING sum(tests_created) > 0)
+      SELECT c.id, c.customer_name AS name, per.n AS tests, per.rep AS tests_reported FROM per JOIN qbench.customers c ON c.id = per.customer_id AND NOT c.deleted
       ORDER BY per.n DESC, c.id LIMIT ${sql.p(limit)}`);
   } else {
     const s = testScope(sql, none, r, 'date_created');
-    top = await many(ctx, sql, `SELECT c.id, c.customer_name AS name, count(*)::bigint AS tests
+    const ranked = await many<{ id: number; name: string | null; tests: number }>(ctx, sql, `SELECT c.id, c.customer_name AS name, count(*)::bigint AS tests
       FROM ${s.from} JOIN qbench.samples s ON s.id = t.sample_id JOIN qbench.orders o ON o.id = s.order_id
       JOIN qbench.customers c ON c.id = o.customer_id AND NOT c.deleted ${s.where}
       GROUP BY c.id ORDER BY 3 DESC, c.id LIMIT ${sql.p(limit)}`);
+    if (!ranked.length) return [];
+    const sql2 = new Sql();
+    const idsP = sql2.p(ranked.map((x) => Number(x.id)));
+    const s2 = testScope(sql2, none, r, 'report_completed_date', { reported: true });
+    const reported = await many<{ id: number; n: number }>(ctx, sql2, `SELECT o.customer_id AS id, count(*)::bigint AS n
+      FROM ${s2.from} JOIN qbench.samples s ON s.id = t.sample_id JOIN qbench.orders o ON o.id = s.order_id
+      ${s2.where} AND o.customer_id = ANY(${idsP}::bigint[]) GROUP BY 1`);
+    const rep = new Map(reported.map((x) => [Number(x.id), num(x.n)]));
+    top = ranked.map((x) => ({ ...x, tests_reported: rep.get(Number(x.id)) ?? 0 }));
   }
-  if (!top.length) return [];
-  const ids = top.map((x) => Number(x.id));
-  const sql2 = new Sql();
-  let reported: Array<{ id: number; n: number }>;
-  if (canRollup(ctx, r, none)) {
-    reported = await many(ctx, sql2, `SELECT customer_id AS id, sum(tests_reported)::bigint AS n FROM qbench.rollup_tests_reported
-      ${rollupWhere(sql2, none, r, { customerIds: ids })} GROUP BY 1`);
-  } else {
-    const idsP = sql2.p(ids);
-    const s = testScope(sql2, none, r, 'report_completed_date', { reported: true });
-    reported = await many(ctx, sql2, `SELECT o.customer_id AS id, count(*)::bigint AS n
-      FROM ${s.from} JOIN qbench.samples s ON s.id = t.sample_id JOIN qbench.orders o ON o.id = s.order_id
-      ${s.where} AND o.customer_id = ANY(${idsP}::bigint[]) GROUP BY 1`);
-  }
-  const rep = new Map(reported.map((x) => [Number(x.id), num(x.n)]));
-  return top.map((x) => ({ id: Number(x.id), name: x.name, tests: num(x.tests), tests_reported: rep.get(Number(x.id)) ?? 0 }));
+  return top.map((x) => ({ id: Number(x.id), name: x.name, tests: num(x.tests), tests_reported: num(x.tests_reported) }));
 }
 
 // ------------------------------------------------------------------------------------------------ filters, sync status

@@ -114,7 +114,7 @@ async function expectTypedEqualsTruth(db: TestDatabase, sim: Simulator): Promise
 }
 
 function expectSameTables(a: Record<string, TableChecksum>, b: Record<string, TableChecksum>): void {
-  expect(Object.keys(a)).to.have.length(10);
+  expect(Object.keys(a)).to.have.length(16);
   expect(b).to.deep.equal(a);
 }
 
@@ -124,46 +124,72 @@ async function expectRollupsMatchTypedRows(db: TestDatabase, timeZone: string): 
   const dayOf = (d: Date) => fmt.format(d);
   const key = (...parts: unknown[]) => JSON.stringify(parts);
   const { rows: samples } = await db.pool.query(
-    `SELECT s.date_created, s.completed_date, s.sample_type, o.customer_id
+    `SELECT s.date_created, s.completed_date, s.sample_type, s.state, s.matrix_type, o.customer_id
      FROM qbench.samples s LEFT JOIN qbench.orders o ON o.id = s.order_id WHERE NOT s.deleted AND s.date_created IS NOT NULL`,
   );
   const expSamples = new Map<string, { created: number; completed: number }>();
+  const expSamplesLab = new Map<string, { created: number; completed: number }>();
   for (const s of samples) {
-    const k = key(dayOf(s.date_created), s.customer_id, s.sample_type);
-    const e = expSamples.get(k) ?? { created: 0, completed: 0 };
-    e.created++;
-    if (s.completed_date) e.completed++;
-    expSamples.set(k, e);
+    for (const [m, k] of [[expSamples, key(dayOf(s.date_created), s.customer_id, s.sample_type, s.state, s.matrix_type)], [expSamplesLab, key(dayOf(s.date_created), s.sample_type, s.state, s.matrix_type)]] as const) {
+      const e = m.get(k) ?? { created: 0, completed: 0 };
+      e.created++;
+      if (s.completed_date) e.completed++;
+      m.set(k, e);
+    }
   }
-  const { rows: gotSamples } = await db.pool.query(`SELECT day::text, customer_id, sample_type, samples_created, samples_completed FROM qbench.rollup_samples_daily`);
+  const { rows: gotSamples } = await db.pool.query(`SELECT day::text, customer_id, sample_type, state, matrix_type, samples_created, samples_completed FROM qbench.rollup_samples_daily`);
   expect(gotSamples.length).to.equal(expSamples.size);
   for (const g of gotSamples) {
-    expect(expSamples.get(key(g.day, g.customer_id, g.sample_type)), `samples ${g.day}`).to.deep.equal({ created: g.samples_created, completed: g.samples_completed });
+    expect(expSamples.get(key(g.day, g.customer_id, g.sample_type, g.state, g.matrix_type)), `samples ${g.day}`).to.deep.equal({ created: g.samples_created, completed: g.samples_completed });
+  }
+  const { rows: gotSamplesLab } = await db.pool.query(`SELECT day::text, sample_type, state, matrix_type, samples_created, samples_completed FROM qbench.rollup_samples_lab`);
+  expect(gotSamplesLab.length).to.equal(expSamplesLab.size);
+  for (const g of gotSamplesLab) {
+    expect(expSamplesLab.get(key(g.day, g.sample_type, g.state, g.matrix_type)), `samples lab ${g.day}`).to.deep.equal({ created: g.samples_created, completed: g.samples_completed });
   }
 
   const { rows: tests } = await db.pool.query(
-    `SELECT t.date_created, t.report_completed_date, t.label_abbr, s.sample_type, o.customer_id
+    `SELECT t.date_created, t.report_completed_date, t.label_abbr, t.state, s.sample_type, o.customer_id
      FROM qbench.tests t LEFT JOIN qbench.samples s ON s.id = t.sample_id LEFT JOIN qbench.orders o ON o.id = s.order_id
      WHERE NOT t.deleted`,
   );
   const tat = (t: Row) => (t.date_created && t.report_completed_date ? (t.report_completed_date.getTime() - t.date_created.getTime()) / 3_600_000 : null);
-  const created = new Map<string, { n: number; reported: number; tat: number[] }>();
-  const reported = new Map<string, { n: number; tat: number[] }>();
+  type Acc = { n: number; reported: number; tat: number[] };
+  const add = (m: Map<string, Acc>, k: string, t: Row, countReported: boolean) => {
+    const e = m.get(k) ?? { n: 0, reported: 0, tat: [] };
+    e.n++;
+    if (countReported && t.report_completed_date) e.reported++;
+    if (tat(t) !== null) e.tat.push(tat(t)!);
+    m.set(k, e);
+  };
+  const created = new Map<string, Acc>();
+  const reported = new Map<string, Acc>();
+  // The lab-wide layers: counts without the customer, TAT values by (day, label) and (day, sample_type, state).
+  const createdLab = new Map<string, Acc>();
+  const reportedLab = new Map<string, Acc>();
+  const tatCreated = new Map<string, Acc>();
+  const tatReported = new Map<string, Acc>();
+  const perCustomer = new Map<string, { created: number; reported: number }>();
+  const customerDay = (day: string, id: unknown, what: 'created' | 'reported') => {
+    if (id == null) return;
+    const e = perCustomer.get(key(day, id)) ?? { created: 0, reported: 0 };
+    e[what]++;
+    perCustomer.set(key(day, id), e);
+  };
   for (const t of tests) {
     if (t.date_created) {
-      const k = key(dayOf(t.date_created), t.label_abbr, t.customer_id, t.sample_type);
-      const e = created.get(k) ?? { n: 0, reported: 0, tat: [] };
-      e.n++;
-      if (t.report_completed_date) e.reported++;
-      if (tat(t) !== null) e.tat.push(tat(t)!);
-      created.set(k, e);
+      const d = dayOf(t.date_created);
+      add(created, key(d, t.label_abbr, t.customer_id, t.sample_type, t.state), t, true);
+      add(createdLab, key(d, t.label_abbr, t.sample_type, t.state), t, true);
+      if (tat(t) !== null) add(tatCreated, key(d, t.label_abbr), t, false);
+      customerDay(d, t.customer_id, 'created');
     }
     if (t.report_completed_date) {
-      const k = key(dayOf(t.report_completed_date), t.label_abbr, t.customer_id, t.sample_type);
-      const e = reported.get(k) ?? { n: 0, tat: [] };
-      e.n++;
-      if (tat(t) !== null) e.tat.push(tat(t)!);
-      reported.set(k, e);
+      const d = dayOf(t.report_completed_date);
+      add(reported, key(d, t.label_abbr, t.customer_id, t.sample_type, t.state), t, false);
+      add(reportedLab, key(d, t.label_abbr, t.sample_type, t.state), t, false);
+      if (tat(t) !== null) add(tatReported, key(d, t.sample_type, t.state), t, false);
+      customerDay(d, t.customer_id, 'reported');
     }
   }
   const sameValues = (got: number[], want: number[], what: string) => {
@@ -171,22 +197,61 @@ async function expectRollupsMatchTypedRows(db: TestDatabase, timeZone: string): 
     expect(got.length, what).to.equal(want.length);
     got.forEach((v, i) => expect(v, what).to.be.closeTo(want[i], 1e-9));
   };
-  const { rows: gotCreated } = await db.pool.query(`SELECT day::text, label_abbr, customer_id, sample_type, tests_created, tests_reported, tat_count, tat_sum, tat_hours FROM qbench.rollup_tests_created`);
+  const { rows: gotCreated } = await db.pool.query(`SELECT day::text, label_abbr, customer_id, sample_type, state, tests_created, tests_reported, tat_count, tat_sum, tat_hours FROM qbench.rollup_tests_created`);
   expect(gotCreated.length).to.equal(created.size);
   for (const g of gotCreated) {
-    const e = created.get(key(g.day, g.label_abbr, g.customer_id, g.sample_type));
+    const e = created.get(key(g.day, g.label_abbr, g.customer_id, g.sample_type, g.state));
     expect(e, `tests created ${g.day} ${g.label_abbr}`).to.not.equal(undefined);
     expect([g.tests_created, g.tests_reported, g.tat_count]).to.deep.equal([e!.n, e!.reported, e!.tat.length]);
     sameValues(g.tat_hours, e!.tat, `created ${g.day}`);
     expect(g.tat_sum).to.be.closeTo(e!.tat.reduce((a, b) => a + b, 0), 1e-6);
   }
-  const { rows: gotReported } = await db.pool.query(`SELECT day::text, label_abbr, customer_id, sample_type, tests_reported, tat_count, tat_hours FROM qbench.rollup_tests_reported`);
+  const { rows: gotReported } = await db.pool.query(`SELECT day::text, label_abbr, customer_id, sample_type, state, tests_reported, tat_count, tat_hours FROM qbench.rollup_tests_reported`);
   expect(gotReported.length).to.equal(reported.size);
   for (const g of gotReported) {
-    const e = reported.get(key(g.day, g.label_abbr, g.customer_id, g.sample_type));
+    const e = reported.get(key(g.day, g.label_abbr, g.customer_id, g.sample_type, g.state));
     expect(e, `tests reported ${g.day} ${g.label_abbr}`).to.not.equal(undefined);
     expect([g.tests_reported, g.tat_count]).to.deep.equal([e!.n, e!.tat.length]);
     sameValues(g.tat_hours, e!.tat, `reported ${g.day}`);
+  }
+
+  const { rows: gotCreatedLab } = await db.pool.query(`SELECT day::text, label_abbr, sample_type, state, tests_created, tests_reported, tat_count, tat_sum FROM qbench.rollup_tests_created_lab`);
+  expect(gotCreatedLab.length).to.equal(createdLab.size);
+  for (const g of gotCreatedLab) {
+    const e = createdLab.get(key(g.day, g.label_abbr, g.sample_type, g.state));
+    expect(e, `tests created lab ${g.day} ${g.label_abbr}`).to.not.equal(undefined);
+    expect([g.tests_created, g.tests_reported, g.tat_count]).to.deep.equal([e!.n, e!.reported, e!.tat.length]);
+    expect(g.tat_sum).to.be.closeTo(e!.tat.reduce((a, b) => a + b, 0), 1e-6);
+  }
+  const { rows: gotReportedLab } = await db.pool.query(`SELECT day::text, label_abbr, sample_type, state, tests_reported, tat_count, tat_sum FROM qbench.rollup_tests_reported_lab`);
+  expect(gotReportedLab.length).to.equal(reportedLab.size);
+  for (const g of gotReportedLab) {
+    const e = reportedLab.get(key(g.day, g.label_abbr, g.sample_type, g.state));
+    expect(e, `tests reported lab ${g.day} ${g.label_abbr}`).to.not.equal(undefined);
+    expect([g.tests_reported, g.tat_count]).to.deep.equal([e!.n, e!.tat.length]);
+    expect(g.tat_sum).to.be.closeTo(e!.tat.reduce((a, b) => a + b, 0), 1e-6);
+  }
+  // TAT parts: per group, parts 0..k-1 of at most 200 sorted values that together are the group's values.
+  for (const [table, cols, want] of [['rollup_tat_created', 'label_abbr', tatCreated], ['rollup_tat_reported', 'sample_type, state', tatReported]] as const) {
+    const { rows } = await db.pool.query(`SELECT day::text, ${cols}, part, tat_hours FROM qbench.${table} ORDER BY day, ${cols}, part`);
+    const got = new Map<string, number[]>();
+    for (const g of rows) {
+      const k = table === 'rollup_tat_created' ? key(g.day, g.label_abbr) : key(g.day, g.sample_type, g.state);
+      const values = got.get(k) ?? [];
+      expect(g.part, `${table} ${k} part`).to.equal(Math.floor(values.length / 200));
+      expect(g.tat_hours.length, `${table} ${k} part size`).to.be.within(1, 200);
+      got.set(k, [...values, ...g.tat_hours]);
+    }
+    expect(got.size, table).to.equal(want.size);
+    for (const [k, values] of got) {
+      expect(want.has(k), `${table} ${k}`).to.equal(true);
+      sameValues(values, want.get(k)!.tat, `${table} ${k}`);
+    }
+  }
+  const { rows: gotCustomers } = await db.pool.query(`SELECT day::text, customer_id, tests_created, tests_reported FROM qbench.rollup_customers_daily`);
+  expect(gotCustomers.length).to.equal(perCustomer.size);
+  for (const g of gotCustomers) {
+    expect(perCustomer.get(key(g.day, g.customer_id)), `customers daily ${g.day} ${g.customer_id}`).to.deep.equal({ created: g.tests_created, reported: g.tests_reported });
   }
 }
 
