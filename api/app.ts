@@ -26,6 +26,8 @@ import { monitoringRoutes } from './routes/monitoring.js';
 import { mountDashboard } from './dashboard/index.js';
 
 export const BODY_LIMIT = '32kb';
+/** BODY_LIMIT in bytes (body-parser reads '32kb' as 32 × 1024). */
+export const BODY_LIMIT_BYTES = 32 * 1024;
 
 
 /** All routes, in documentation order. */
@@ -92,7 +94,18 @@ export function createApp(deps: AppDeps): QbsyncApp {
     next();
   });
 
-  app.use(express.json({ limit: BODY_LIMIT, strict: true }));
+  // A declared Content-Length over the limit is refused before one byte of the body is read: body-parser would
+  // read (and discard) the whole refused body first, so a client declaring 300 kB and sending nothing held the
+  // connection until requestTimeout. The answer closes the connection (Connection: close), so what the client
+  // may still send is never read either.
+  app.use((req: Request, _res: Response, next: NextFunction) => {
+    const declared = req.headers['content-length'];
+    if (declared !== undefined && Number(declared) > BODY_LIMIT_BYTES) {
+      return next(new HttpError(413, 'payload_too_large', `the request body is larger than ${BODY_LIMIT} (Content-Length ${Number(declared)})`, undefined, { Connection: 'close' }));
+    }
+    next();
+  });
+  app.use(express.json({ limit: BODY_LIMIT_BYTES, strict: true }));
 
   for (const def of routes) {
     app[def.method](expressPath(def.path), async (req: Request, res: Response) => {
@@ -187,7 +200,8 @@ export function createApp(deps: AppDeps): QbsyncApp {
     if (res.headersSent) return;
     let e: HttpError;
     if (err instanceof HttpError) e = err;
-    else if ((err as { type?: string }).type === 'entity.too.large') e = new HttpError(413, 'payload_too_large', `the request body is larger than ${BODY_LIMIT}`);
+    // A body found too large while reading (chunked, or compressed): the rest is not read, the connection closes.
+    else if ((err as { type?: string }).type === 'entity.too.large') e = new HttpError(413, 'payload_too_large', `the request body is larger than ${BODY_LIMIT}`, undefined, { Connection: 'close' });
     else if ((err as { type?: string }).type === 'entity.parse.failed') e = new HttpError(400, 'invalid_request', 'the request body is not valid JSON', [{ in: 'body', rule: 'json', message: 'is not valid JSON' }]);
     else if ((err as { status?: number }).status && (err as { status: number }).status < 500) {
       const status = (err as { status: number }).status;

@@ -382,8 +382,8 @@ function buildCases(r: Prng, tokens: { admin: string; read: string; revoked: str
       ] as Array<[string, Buffer, number | undefined]>) {
         add('content-encoding', { method: M, path: base, headers: { ...auth(route), ...json, 'content-encoding': encoding }, body, verdict: 'reject', statuses: status ? [status] : undefined, mutation });
       }
-      // A declared Content-Length over the limit, with the body actually sent (body-parser reads a refused body
-      // to its end before answering, so a client that declares much and sends nothing waits for requestTimeout).
+      // A declared Content-Length over the limit, with the body actually sent: refused from the declared length
+      // before a byte of it is read, the connection closed (body-limit.test.ts: a client that sends nothing).
       add('content-length', { method: M, path: base, headers: { ...auth(route), ...json, 'content-length': '300000' }, body: Buffer.alloc(300_000, 0x20), verdict: 'reject', statuses: [413], mutation });
     }
 
