@@ -9,8 +9,9 @@ export function authRoutes(): RouteDef[] {
       summary: 'Exchange a username and password for a login token',
       description:
         'The token expires after QBSYNC_AUTH_TOKEN_TTL_HOURS (default 3). Wrong credentials answer 401; after ' +
-        'QBSYNC_AUTH_MAX_FAILED_LOGINS (default 3) consecutive failures the account is locked for QBSYNC_AUTH_LOCKOUT_HOURS ' +
-        '(default 24) and every attempt answers 423 with locked_until and Retry-After.',
+        'QBSYNC_AUTH_MAX_FAILED_LOGINS (default 3) consecutive failures the username is locked for QBSYNC_AUTH_LOCKOUT_HOURS ' +
+        '(default 24) and every attempt answers 423 with locked_until and Retry-After. A username that does not exist is ' +
+        'counted and locked the same way, so the answers do not tell which usernames exist.',
       async handler({ body, deps }) {
         const r = await login(deps.db.pool, body.username, body.password, deps.config.auth);
         if (!r.ok && r.status === 423) {

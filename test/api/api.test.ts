@@ -83,7 +83,7 @@ describe('api: auth, validation, caching, documentation, control', function () {
     const locked = await f.post('/api/auth/login', { username: 'ann', password: PASSWORD }, null);
     expect(locked.status).to.equal(423);
     // The lock runs out: the right password works again.
-    await f.db.pool.query(`UPDATE qbsync.api_users SET locked_until = now() - interval '1 second' WHERE username = 'ann'`);
+    await f.db.pool.query(`UPDATE qbsync.login_failures SET locked_until = now() - interval '1 second', expires_at = now() - interval '1 second' WHERE username_sha256 = qbsync.login_key('ann')`);
     expect((await f.post('/api/auth/login', { username: 'ann', password: PASSWORD }, null)).status).to.equal(200);
     // An expired login token is refused.
     await f.db.pool.query(`UPDATE qbsync.api_tokens SET expires_at = now() - interval '1 second' WHERE token_id = $1`, [ok.body.access_token.split('_')[1]]);
