@@ -3,6 +3,10 @@
  * OpenAPI document is built from (schemas/api/*.json). Query values arrive as strings (or arrays when
  * repeated) and are coerced to the schema's types; defaults are filled in; unknown parameters are refused.
  * Every failure becomes a 400 naming the parameter and the rule, never a 500.
+ *
+ * Numbers in query and path parameters must be written in canonical decimal before ajv coerces them: ajv
+ * accepts any string JavaScript reads as the number (" 1", "+5", "1e3", "0x1F", "1.0", "1e-400"), so one value
+ * would have many spellings (cache keys, logs and SQL would see text the client never meant as a number).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -70,7 +74,59 @@ export function hasPart(operationId: string, part: Part): boolean {
   return Boolean(schemaFiles().get(operationId)?.$defs?.[part]);
 }
 
-function describe(e: ErrorObject, where: 'query' | 'path' | 'body'): ErrorDetail {
+/** Canonical decimal text: an integer parameter, a number parameter (no exponent, hex, sign + or spaces). */
+export const INTEGER_TEXT = /^-?(0|[1-9][0-9]*)$/;
+export const NUMBER_TEXT = /^-?(0|[1-9][0-9]*)(\.[0-9]+)?$/;
+
+const NUMERIC_MESSAGE = {
+  integer: 'must be a whole number in plain decimal digits, like 42 or -7 (no sign +, leading zero, fraction, exponent, hex or spaces)',
+  number: 'must be a number in plain decimal, like 48 or 0.5 (no sign +, leading zero, exponent, hex or spaces)',
+} as const;
+
+/** The schema a property resolves to, following $refs (within its file and into other schema files). */
+function resolveRef(node: Record<string, any> | undefined, file: SchemaFile, depth = 0): Record<string, any> | undefined {
+  if (!node || typeof node.$ref !== 'string' || depth > 16) return node;
+  const m = /^(?:(?:https:\/\/qbsync\.dev\/schemas\/api\/)?([A-Za-z0-9_.-]+\.json))?#\/\$defs\/([A-Za-z0-9_]+)$/.exec(node.$ref);
+  if (!m) return node;
+  const target = m[1] ? schemaFiles().get(m[1].replace(/\.json$/, '')) : file;
+  if (!target) return node;
+  const { $ref: _ref, ...rest } = node;
+  return { ...resolveRef(target.$defs?.[m[2]], target, depth + 1), ...rest };
+}
+
+const numericCache = new Map<string, Map<string, 'integer' | 'number'>>();
+
+/** The integer- and number-typed properties of a query or path part: name → type. */
+function numericProperties(operationId: string, part: 'query' | 'params'): Map<string, 'integer' | 'number'> {
+  const key = `${operationId}#${part}`;
+  let out = numericCache.get(key);
+  if (out) return out;
+  out = new Map();
+  const file = schemaFiles().get(operationId);
+  const schema = file ? resolveRef(file.$defs?.[part], file) : undefined;
+  for (const [name, prop] of Object.entries((schema?.properties ?? {}) as Record<string, Record<string, any>>)) {
+    const t = resolveRef(prop, file!)?.type;
+    const types = Array.isArray(t) ? t : [t];
+    if (types.includes('integer')) out.set(name, 'integer');
+    else if (types.includes('number')) out.set(name, 'number');
+  }
+  numericCache.set(key, out);
+  return out;
+}
+
+/** Query and path numbers written in anything but canonical decimal text (a string given once; arrays are ajv's). */
+function nonCanonicalNumbers(operationId: string, part: 'query' | 'params', data: Record<string, unknown>, where: 'query' | 'path'): ErrorDetail[] {
+  const out: ErrorDetail[] = [];
+  for (const [name, type] of numericProperties(operationId, part)) {
+    const v = data[name];
+    if (typeof v !== 'string') continue;
+    if ((type === 'integer' ? INTEGER_TEXT : NUMBER_TEXT).test(v)) continue;
+    out.push({ parameter: name, in: where, rule: 'type', message: NUMERIC_MESSAGE[type] });
+  }
+  return out;
+}
+
+function describe(e: ErrorObject, where: 'query' | 'path' | 'body', data: unknown): ErrorDetail {
   let parameter = e.instancePath.replace(/^\//, '').split('/')[0] || undefined;
   let message = e.message ?? 'is invalid';
   switch (e.keyword) {
@@ -89,7 +145,10 @@ function describe(e: ErrorObject, where: 'query' | 'path' | 'body'): ErrorDetail
       message = e.parentSchema && (e.parentSchema as any)['x-pattern-description'] ? `must be ${(e.parentSchema as any)['x-pattern-description']}` : 'has an invalid format';
       break;
     case 'type':
-      message = Array.isArray(e.data) ? 'must be given once' : `must be ${e.params.type === 'integer' ? 'a whole number' : e.params.type}`;
+      // e.data is only set with ajv's verbose option: the value is looked up in the input instead.
+      message = parameter && Array.isArray((data as Record<string, unknown> | undefined)?.[parameter]) && where !== 'body'
+        ? 'must be given once'
+        : `must be ${e.params.type === 'integer' ? 'a whole number' : e.params.type}`;
       break;
   }
   return { parameter, in: where, rule: e.keyword, message };
@@ -117,6 +176,11 @@ export function validatePart(operationId: string, part: 'query' | 'params' | 'bo
     const bad = Object.entries(data).filter(([k, v]) => k.includes('\u0000') || hasNul(v, 0)).map(([k]) => k);
     if (bad.length) throw badRequest(bad.map((k) => ({ parameter: k, in: where, rule: 'nul', message: 'must not contain a NUL character' })));
   }
+  // Numbers as canonical decimal text, checked before ajv's coercion would read "1e3" or " 1" as a number.
+  if (fn && part !== 'body' && data && typeof data === 'object') {
+    const bad = nonCanonicalNumbers(operationId, part, data as Record<string, unknown>, where as 'query' | 'path');
+    if (bad.length) throw badRequest(bad);
+  }
   if (!fn) {
     // No schema for this part: nothing may be sent in it.
     const keys = data && typeof data === 'object' ? Object.keys(data) : [];
@@ -128,7 +192,7 @@ export function validatePart(operationId: string, part: 'query' | 'params' | 'bo
     const details: ErrorDetail[] = [];
     for (const e of fn.errors ?? []) {
       if (e.keyword === 'if') continue;
-      const d = describe(e, where);
+      const d = describe(e, where, data);
       const key = `${d.parameter}|${d.rule}`;
       if (seen.has(key)) continue;
       seen.add(key);

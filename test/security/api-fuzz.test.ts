@@ -72,13 +72,22 @@ function partOf(route: RouteDef, part: 'query' | 'params' | 'body'): { props: Re
 const typeOf = (s: Schema): string => (Array.isArray(s.type) ? s.type[0] : s.type) ?? (s.enum ? 'string' : 'any');
 const cpLength = (s: string) => [...s].length;
 
-/** Would the schema accept this string (after ajv's coercion from a query/path string)? Only what is certain. */
-function refuses(s: Schema, v: string): boolean {
+/** Canonical decimal text, the only spelling of a number a query or path parameter takes (api/validate.ts). */
+const INTEGER_TEXT = /^-?(0|[1-9][0-9]*)$/;
+const NUMBER_TEXT = /^-?(0|[1-9][0-9]*)(\.[0-9]+)?$/;
+
+/**
+ * Would the schema accept this string? Only what is certain. `from` says where the string comes from: a query or
+ * path parameter (numbers only in canonical decimal: " 1", "+1", "0x1F", "1e3", "1.0" for an integer are refused
+ * before ajv's coercion), or a body value turned into a string here (ajv coerces it: any string that == its number).
+ */
+function refuses(s: Schema, v: string, from: 'param' | 'body' = 'param'): boolean {
   if (v.includes('\u0000')) return true;
   const t = typeOf(s);
   if (s.enum) return !s.enum.map(String).includes(v);
   if (t === 'integer' || t === 'number') {
-    // ajv coerces a string that == its number (so " 1", "0x1F", "1e3" pass); strictNumbers refuses NaN/Infinity.
+    if (from === 'param' && !(t === 'integer' ? INTEGER_TEXT : NUMBER_TEXT).test(v)) return true;
+    // ajv coerces a string that == its number; strictNumbers refuses NaN/Infinity.
     if (!(v !== '' && (v as unknown as number) == +v)) return true;
     const n = +v;
     if (!Number.isFinite(n)) return true;
@@ -174,8 +183,18 @@ const NUMBER_VALUES: RawValue[] = [
   ['-Infinity', '-Infinity'],
   ['0x1F', 'hex'],
   ['1e3', 'exponent'],
+  ['1E3', 'exponent, upper case'],
   ['+1', 'plus sign'],
+  ['%2B5', 'plus sign, encoded'],
   [enc(' 1'), 'leading space'],
+  [enc('1 '), 'trailing space'],
+  [enc('\t1'), 'leading tab'],
+  ['1.0', 'integral fraction'],
+  ['01', 'leading zero'],
+  ['.5', 'no integer part'],
+  ['5.', 'no fraction digits'],
+  ['0b11', 'binary'],
+  ['0o7', 'octal'],
   ['1,2', 'comma list'],
   ['2147483648', '2^31'],
 ];
@@ -253,13 +272,13 @@ function bodyRefuses(s: Schema, v: unknown): boolean {
   if (typeof v === 'string' && v.includes('\u0000')) return true;
   if (t === 'string') {
     const str = v === null ? '' : typeof v === 'string' ? v : String(v);
-    return refuses(s, str);
+    return refuses(s, str, 'body');
   }
   if (t === 'integer' || t === 'number') {
-    if (typeof v === 'number') return refuses(s, String(v));
-    if (typeof v === 'boolean') return refuses(s, v ? '1' : '0');
-    if (v === null) return refuses(s, '0');
-    return refuses(s, v as string);
+    if (typeof v === 'number') return refuses(s, String(v), 'body');
+    if (typeof v === 'boolean') return refuses(s, v ? '1' : '0', 'body');
+    if (v === null) return refuses(s, '0', 'body');
+    return refuses(s, v as string, 'body');
   }
   return false;
 }
