@@ -360,3 +360,87 @@ export async function qualityKpis(ctx: Ctx, r: Range, f: { customerId?: number; 
     },
   };
 }
+
+/** Python's round() to a whole number (half to even), as the downloader's open-time label used it. */
+export function roundHalfEven(x: number): number {
+  const f = Math.floor(x);
+  const d = x - f;
+  if (d > 0.5) return f + 1;
+  if (d < 0.5) return f;
+  return f % 2 === 0 ? f : f + 1;
+}
+
+/** "3d 4h", "7h": hours (clamped at 0) rounded half to even, then whole days and the remaining hours. */
+export function openTimeLabel(hoursOpen: number): string {
+  const total = roundHalfEven(Math.max(0, hoursOpen));
+  const days = Math.floor(total / 24);
+  return days ? `${days}d ${total % 24}h` : `${total % 24}h`;
+}
+
+/** A customer_query that is a customer id (plain digits, as the downloader's int() read it). */
+const idQuery = (q: string): number | null => (/^[0-9]{1,15}$/.test(q) ? Number(q) : null);
+
+export interface PriorityParams {
+  customerQuery?: string;
+  minOpenHours: number;
+  lookbackDays: number;
+  limit: number;
+  outlierHours: number;
+}
+
+/**
+ * priority-orders/slowest: orders REPORTED in the window, ranked by open time = date_order_reported −
+ * date_created (hours, 0 when the date-only report day is before the creation time). The window is the range
+ * rule on date_order_reported; without date_from it starts lookback_days before date_to (same lab-local time of
+ * day) or before now; without date_to it ends now. customer_query: a customer id (digits) or a case-insensitive
+ * fragment of the customer name (plain text, no wildcards). Stats cover every order that passes the filters,
+ * items the slowest `limit` (ties: later report day first, then id); outliers are open >= outlier_threshold_hours.
+ */
+export async function prioritySlowestOrders(ctx: Ctx, r: Range, p: PriorityParams) {
+  // The filtered orders, written into a fresh Sql (each statement numbers its own parameters).
+  const filtered = (sql: Sql) => {
+    const open = `greatest(${hours('o.date_order_reported - o.date_created')}, 0)`;
+    const conds = ['NOT o.deleted', 'o.date_order_reported IS NOT NULL', 'o.date_created IS NOT NULL', ...sql.range('o.date_order_reported', r)];
+    if (!r.lo) {
+      const ref = r.to ? `${sql.p(r.to.instant)}::timestamptz` : 'now()';
+      const tz = `${sql.p(ctx.tz)}::text`;
+      conds.push(`o.date_order_reported >= ((${ref} AT TIME ZONE ${tz}) - make_interval(days => ${sql.p(p.lookbackDays)}::int)) AT TIME ZONE ${tz}`);
+    }
+    if (!r.hi) conds.push('o.date_order_reported <= now()');
+    const q = (p.customerQuery ?? '').trim();
+    if (q) {
+      const id = idQuery(q);
+      const byName = `strpos(lower(c.customer_name), lower(${sql.p(q)}::text)) > 0`;
+      conds.push(id !== null ? `(o.customer_id = ${sql.p(id)}::bigint OR ${byName})` : byName);
+    }
+    return `WITH f AS (
+        SELECT o.id, coalesce(o.custom_formatted_id, 'ORD-' || o.id) AS ref, c.customer_name, o.date_created, o.date_order_reported,
+               coalesce(o.sample_count, 0) AS samples, coalesce(o.test_count, 0) AS tests, ${open} AS open_h
+        FROM qbench.orders o LEFT JOIN qbench.customers c ON c.id = o.customer_id AND NOT c.deleted ${where(conds)}
+      ), kept AS (SELECT * FROM f WHERE open_h >= ${sql.p(p.minOpenHours)}::float8)`;
+  };
+  const sqlS = new Sql();
+  const sqlI = new Sql();
+  const cteI = filtered(sqlI);
+  const [stats, items] = await Promise.all([
+    rows(ctx, sqlS, `${filtered(sqlS)} SELECT count(*)::bigint AS n, avg(open_h) AS avg, percentile_cont(0.95) WITHIN GROUP (ORDER BY open_h) AS p95 FROM kept`),
+    rows(ctx, sqlI, `${cteI} SELECT * FROM kept ORDER BY open_h DESC, date_order_reported DESC, id LIMIT ${sqlI.p(p.limit)}::int`),
+  ]);
+  return {
+    stats: {
+      total_orders: num(stats[0]?.n),
+      average_open_hours: numOrNull(stats[0]?.avg),
+      percentile_95_open_hours: numOrNull(stats[0]?.p95),
+      threshold_hours: p.outlierHours,
+    },
+    items: items.map((x) => {
+      const h = num(x.open_h);
+      return {
+        order_id: Number(x.id), order_reference: String(x.ref), customer_name: x.customer_name ?? null,
+        date_created: iso(x.date_created), date_reported: iso(x.date_order_reported), samples_count: num(x.samples), tests_count: num(x.tests),
+        open_time_hours: h, open_time_label: openTimeLabel(h), is_outlier: h >= p.outlierHours,
+      };
+    }),
+  };
+}
+

@@ -1,14 +1,18 @@
 /** GET /api/v1/analytics/…: order, sample and quality analytics (downloader routers/analytics.py). Typed rows. */
 import type { HandlerInput, RouteDef } from '../http.js';
-import { customerAlerts, ordersFunnel, ordersThroughput, overdueOrders, qualityKpis, samplesCycleTime, slowestOrders, testsStateDistribution } from '../queries/analytics.js';
+import {
+  customerAlerts, ordersFunnel, ordersThroughput, overdueOrders, prioritySlowestOrders, qualityKpis,
+  samplesCycleTime, slowestOrders, testsStateDistribution,
+} from '../queries/analytics.js';
 import { rangeFromQuery } from '../queries/range.js';
 import { ctxOf } from './metrics.js';
 
 const sla = (input: HandlerInput): number => input.query.sla_hours ?? input.deps.config.slaHours;
 const range = (input: HandlerInput) => rangeFromQuery(input.query, input.deps.config.timezone);
 
-const route = (path: string, operationId: string, summary: string, handler: RouteDef['handler'], description?: string): RouteDef => ({
+const route = (path: string, operationId: string, summary: string, handler: RouteDef['handler'], description?: string, errors?: number[]): RouteDef => ({
   method: 'get', path: `/api/v1/analytics/${path}`, operationId, summary, description, tag: 'analytics', access: 'token', cache: 'data', handler,
+  ...(errors ? { errors } : {}),
 });
 
 export function analyticsRoutes(): RouteDef[] {
@@ -23,6 +27,13 @@ export function analyticsRoutes(): RouteDef[] {
       ordersFunnel(await ctxOf(input.deps), range(input), input.query.customer_id)),
     route('orders/slowest', 'analytics.orders_slowest', 'Slowest orders created in the range: completion time, or age when still open', async (input) =>
       slowestOrders(await ctxOf(input.deps), range(input), { customerId: input.query.customer_id, state: input.query.state }, input.query.limit)),
+    route('priority-orders/slowest', 'analytics.priority_orders_slowest', 'Reported orders ranked by open time (date_order_reported - date_created), with outliers',
+      async (input) => prioritySlowestOrders(await ctxOf(input.deps), range(input), {
+        customerQuery: input.query.customer_query, minOpenHours: input.query.min_open_hours, lookbackDays: input.query.lookback_days,
+        limit: input.query.limit, outlierHours: input.query.outlier_threshold_hours,
+      }),
+      'Orders whose date_order_reported is in the range (without date_from: from lookback_days before date_to, or before now; without date_to: up to now). ' +
+      'customer_query is a customer id or a case-insensitive part of the customer name. Stats cover every matching order; items the slowest `limit`.'),
     route('orders/overdue', 'analytics.orders_overdue', 'Active orders open longer than min_days_overdue at date_to (or now)', async (input) =>
       overdueOrders(await ctxOf(input.deps), range(input), {
         interval: input.query.interval, minDays: input.query.min_days_overdue, warningDays: input.query.warning_window_days, slaHours: sla(input),
