@@ -444,3 +444,132 @@ export async function prioritySlowestOrders(ctx: Ctx, r: Range, p: PriorityParam
   };
 }
 
+/** Share of the SLA at which an open order is a "warning" (downloader _WARNING_RATIO). */
+export const WARNING_RATIO = 0.75;
+
+/** ok / warning (age >= 0.75 × SLA) / overdue (age >= SLA) of an open order of `age` hours. */
+export function slaStatus(age: number, slaHours: number): 'ok' | 'warning' | 'overdue' {
+  if (slaHours <= 0) return 'ok';
+  if (age >= slaHours) return 'overdue';
+  return age >= slaHours * WARNING_RATIO ? 'warning' : 'ok';
+}
+
+/** Matches of a customer name search: how many at most (the downloader's limit). */
+export const CUSTOMER_MATCH_LIMIT = 10;
+
+/**
+ * Customers whose name contains `term` (case-insensitive, plain text), scored as the downloader scored them:
+ * 1.0 the whole name, 0.9 the start of it, 0.75 elsewhere in it; best first, ties by id. Deleted customers never match.
+ */
+export async function findCustomers(ctx: Ctx, term: string) {
+  const sql = new Sql();
+  const t = `lower(${sql.p(term)}::text)`;
+  const out = await rows(ctx, sql, `SELECT c.id, c.customer_name AS name,
+      (CASE WHEN lower(c.customer_name) = ${t} THEN 1.0 WHEN strpos(lower(c.customer_name), ${t}) = 1 THEN 0.9 ELSE 0.75 END)::float8 AS score
+    FROM qbench.customers c WHERE NOT c.deleted AND strpos(lower(c.customer_name), ${t}) > 0
+    ORDER BY score DESC, c.id LIMIT ${sql.p(CUSTOMER_MATCH_LIMIT)}::int`);
+  return out.map((x) => ({ id: Number(x.id), name: (x.name as string | null) ?? null, score: Number(x.score) }));
+}
+
+/** One customer (not deleted) and the database clock, which every figure of a summary is computed against. */
+export async function customerById(ctx: Ctx, id: number) {
+  const sql = new Sql();
+  const [x] = await rows(ctx, sql, `SELECT c.id, c.customer_name AS name, now() AS now FROM qbench.customers c WHERE c.id = ${sql.p(id)}::bigint AND NOT c.deleted`);
+  return x ? { id: Number(x.id), name: (x.name as string | null) ?? null, now: x.now as Date } : null;
+}
+
+export interface CustomerSummaryParams {
+  slaHours: number;
+  includeSamples: boolean;
+  includeTests: boolean;
+  limitOrders: number;
+  /** Reference time of ages (the database clock read with the customer). */
+  now: Date;
+}
+
+/**
+ * customers/orders/summary for one customer: its orders CREATED in the range (range rule); open = no
+ * date_completed, aged to `now`; ok / warning / overdue by slaStatus; the oldest open orders (ties by id) with
+ * their pending samples (no completed_date) and tests (no report_completed_date) when asked; pending totals and
+ * the top 5 matrix types / labels over every order of the range. last_order_at ignores the range. Deleted
+ * orders, samples and tests never count.
+ */
+export async function customerOrdersSummary(ctx: Ctx, r: Range, customerId: number, p: CustomerSummaryParams) {
+  const orderConds = (sql: Sql) => ['NOT o.deleted', `o.customer_id = ${sql.p(customerId)}::bigint`, ...sql.range('o.date_created', r)];
+  const age = (sql: Sql) => `greatest(${hours(`${sql.p(p.now)}::timestamptz - o.date_created`)}, 0)`;
+
+  const sqlA = new Sql();
+  const a = orderConds(sqlA);
+  const ageA = age(sqlA);
+  const slaA = `${sqlA.p(p.slaHours)}::float8`;
+  const aggQ = rows(ctx, sqlA, `WITH open AS (SELECT ${ageA} AS age FROM qbench.orders o ${where([...a, 'o.date_completed IS NULL', 'o.date_created IS NOT NULL'])})
+    SELECT (SELECT count(*) FROM qbench.orders o ${where(a)})::bigint AS total,
+      (SELECT max(o.date_created) FROM qbench.orders o WHERE NOT o.deleted AND o.customer_id = ${sqlA.p(customerId)}::bigint) AS last_order_at,
+      count(*)::bigint AS open, count(*) FILTER (WHERE age >= ${slaA})::bigint AS overdue,
+      count(*) FILTER (WHERE age < ${slaA} AND age >= ${slaA} * ${sqlA.p(WARNING_RATIO)}::float8)::bigint AS warning, avg(age) AS avg
+    FROM open`);
+
+  const sqlL = new Sql();
+  const listQ = rows(ctx, sqlL, `SELECT o.id, o.state, o.date_created, ${age(sqlL)} AS age FROM qbench.orders o
+    ${where([...orderConds(sqlL), 'o.date_completed IS NULL', 'o.date_created IS NOT NULL'])} ORDER BY age DESC, o.id LIMIT ${sqlL.p(p.limitOrders)}::int`);
+
+  const pendingSamples = (sql: Sql) => `FROM qbench.samples s JOIN qbench.orders o ON o.id = s.order_id
+    ${where([...orderConds(sql), 'NOT s.deleted', 's.completed_date IS NULL'])}`;
+  const pendingTests = (sql: Sql) => `FROM qbench.tests t JOIN qbench.samples s ON s.id = t.sample_id JOIN qbench.orders o ON o.id = s.order_id
+    ${where([...orderConds(sql), 'NOT s.deleted', 'NOT t.deleted', 't.report_completed_date IS NULL'])}`;
+  const sqlS = new Sql();
+  const samplesQ = p.includeSamples
+    ? rows(ctx, sqlS, `SELECT grouping(s.matrix_type) AS g, s.matrix_type AS key, count(*)::bigint AS n ${pendingSamples(sqlS)} GROUP BY GROUPING SETS ((s.matrix_type), ())`)
+    : Promise.resolve(null);
+  const sqlT = new Sql();
+  const testsQ = p.includeTests
+    ? rows(ctx, sqlT, `SELECT grouping(t.label_abbr) AS g, t.label_abbr AS key, count(*)::bigint AS n ${pendingTests(sqlT)} GROUP BY GROUPING SETS ((t.label_abbr), ())`)
+    : Promise.resolve(null);
+
+  const [[agg], list, sampleGroups, testGroups] = await Promise.all([aggQ, listQ, samplesQ, testsQ]);
+  const ids = list.map((x) => Number(x.id));
+  const perOrder = async (include: boolean, from: (sql: Sql) => string) => {
+    const m = new Map<number, number>();
+    if (!include || !ids.length) return m;
+    const sql = new Sql();
+    const idsP = `${sql.p(ids)}::bigint[]`;
+    for (const x of await rows(ctx, sql, `SELECT s.order_id, count(*)::bigint AS n ${from(sql)} AND s.order_id = ANY(${idsP}) GROUP BY s.order_id`)) {
+      m.set(Number(x.order_id), num(x.n));
+    }
+    return m;
+  };
+  const [samplesPerOrder, testsPerOrder] = await Promise.all([perOrder(p.includeSamples, pendingSamples), perOrder(p.includeTests, pendingTests)]);
+
+  const top = (groups: Record<string, any>[] | null) =>
+    (groups ?? []).filter((x) => x.g === 0).map((x) => ({ key: (x.key as string | null) ?? null, n: num(x.n) }))
+      .sort((x, y) => y.n - x.n || (x.key === null ? 1 : y.key === null ? -1 : x.key < y.key ? -1 : x.key > y.key ? 1 : 0)).slice(0, 5);
+  const total = (groups: Record<string, any>[] | null) => (groups ? num(groups.find((x) => x.g === 1)?.n) : null);
+  const avg = numOrNull(agg.avg);
+  return {
+    last_order_at: iso(agg.last_order_at),
+    metrics: {
+      total_orders: num(agg.total),
+      open_orders: num(agg.open),
+      overdue_orders: num(agg.overdue),
+      warning_orders: num(agg.warning),
+      avg_open_duration_hours: avg === null ? null : Math.round(avg * 100) / 100,
+      pending_samples: total(sampleGroups),
+      pending_tests: total(testGroups),
+      last_updated_at: p.now.toISOString(),
+    },
+    orders: list.map((x) => {
+      const h = num(x.age);
+      return {
+        order_id: Number(x.id), state: x.state ?? null, age_days: Math.floor(h / 24), sla_status: slaStatus(h, p.slaHours), date_created: iso(x.date_created),
+        pending_samples: p.includeSamples ? samplesPerOrder.get(Number(x.id)) ?? 0 : null,
+        pending_tests: p.includeTests ? testsPerOrder.get(Number(x.id)) ?? 0 : null,
+      };
+    }),
+    top_pending: p.includeSamples || p.includeTests
+      ? {
+        matrices: top(sampleGroups).map((x) => ({ matrix_type: x.key, pending_samples: x.n })),
+        tests: top(testGroups).map((x) => ({ label_abbr: x.key, pending_tests: x.n })),
+      }
+      : null,
+  };
+}
