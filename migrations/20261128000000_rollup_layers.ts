@@ -9,10 +9,10 @@ import { sqlFile } from '../transform/runner.js';
  * - `state` to the three per-customer rollups (and `matrix_type` to samples), so state filters and the overviews
  *   are answered from rollups too;
  * - lab-wide layers without the customer (`*_lab`), derived from the per-customer rows of the same days;
- * - TAT value tables (`rollup_tat_created`, `rollup_tat_reported`) whose sorted arrays are cut into parts of at
- *   most 200 values, so every array stays inline in its row (a TOASTed array is copied whole on every read, which
- *   made a search over them 10x slower) and within/beyond SLA and exact percentiles are binary searches
- *   (width_bucket) over a few thousand rows;
+ * - TAT value tables (`rollup_tat_created`, `rollup_tat_reported`) by day and by month, whose sorted arrays are
+ *   cut into parts of at most 960 values kept inline in their rows (a TOASTed array is copied whole on every read,
+ *   which made a search over them 10x slower), so within/beyond SLA and exact percentiles are binary searches
+ *   (width_bucket) over a few hundred rows;
  * - `rollup_customers_daily`: tests created and reported per customer and day, for the customer rankings.
  * qbsync.count_le becomes width_bucket (the same count, in C).
  * Every rollup of the live schema is recomputed here from the typed tables (a replay in progress is dropped: it
@@ -47,62 +47,65 @@ export async function up(knex: Knex): Promise<void> {
     CREATE INDEX rollup_tests_created_customer_idx ON qbench.rollup_tests_created (customer_id, day);
     CREATE INDEX rollup_tests_reported_customer_idx ON qbench.rollup_tests_reported (customer_id, day);
 
+    -- The lab-wide layers keep only the dimensions the metrics group or filter by without a customer.
     CREATE TABLE qbench.rollup_samples_lab (
       day                date NOT NULL,
-      sample_type        text,
       state              text,
       matrix_type        text,
       samples_created    integer NOT NULL,
       samples_completed  integer NOT NULL,
-      CONSTRAINT rollup_samples_lab_key UNIQUE NULLS NOT DISTINCT (day, sample_type, state, matrix_type)
+      CONSTRAINT rollup_samples_lab_key UNIQUE NULLS NOT DISTINCT (day, state, matrix_type)
     );
-    COMMENT ON TABLE qbench.rollup_samples_lab IS 'rollup_samples_daily without the customer: samples by lab day of date_created x sample_type x state x matrix_type.';
+    COMMENT ON TABLE qbench.rollup_samples_lab IS 'rollup_samples_daily without the customer and sample_type: samples by lab day of date_created x state x matrix_type.';
 
     CREATE TABLE qbench.rollup_tests_created_lab (
       day             date NOT NULL,
       label_abbr      text,
-      sample_type     text,
       state           text,
       tests_created   integer NOT NULL,
       tests_reported  integer NOT NULL,
       tat_count       integer NOT NULL,
       tat_sum         float8 NOT NULL,
-      CONSTRAINT rollup_tests_created_lab_key UNIQUE NULLS NOT DISTINCT (day, label_abbr, sample_type, state)
+      CONSTRAINT rollup_tests_created_lab_key UNIQUE NULLS NOT DISTINCT (day, label_abbr, state)
     );
-    COMMENT ON TABLE qbench.rollup_tests_created_lab IS 'rollup_tests_created without the customer and the TAT values: tests by lab day of date_created x label_abbr x sample_type x state.';
+    COMMENT ON TABLE qbench.rollup_tests_created_lab IS 'rollup_tests_created without the customer, the sample type and the TAT values: tests by lab day of date_created x label_abbr x state.';
 
     CREATE TABLE qbench.rollup_tests_reported_lab (
       day             date NOT NULL,
-      label_abbr      text,
       sample_type     text,
       state           text,
       tests_reported  integer NOT NULL,
       tat_count       integer NOT NULL,
       tat_sum         float8 NOT NULL,
-      CONSTRAINT rollup_tests_reported_lab_key UNIQUE NULLS NOT DISTINCT (day, label_abbr, sample_type, state)
+      CONSTRAINT rollup_tests_reported_lab_key UNIQUE NULLS NOT DISTINCT (day, sample_type, state)
     );
-    COMMENT ON TABLE qbench.rollup_tests_reported_lab IS 'rollup_tests_reported without the customer and the TAT values: tests by lab day of report_completed_date x label_abbr x sample_type x state.';
+    COMMENT ON TABLE qbench.rollup_tests_reported_lab IS 'rollup_tests_reported without the customer, the label and the TAT values: tests by lab day of report_completed_date x sample_type x state.';
 
+    -- span 'D': one lab day (day = that day); span 'M': one calendar month (day = its first day), made from the
+    -- month's 'D' rows. A year is then ~12 month groups plus the days at its ends instead of 365 day groups.
+    -- Parts hold at most 960 values (7.7 kB); with toast_tuple_target at its maximum and no compression the row
+    -- stays inline in its page, so reading an array costs no detoasting copy.
     CREATE TABLE qbench.rollup_tat_created (
-      day          date NOT NULL,      -- lab day of tests.date_created
+      span         "char" NOT NULL CHECK (span IN ('D', 'M')),
+      day          date NOT NULL,      -- lab day of tests.date_created, or the first day of its month
       label_abbr   text,
-      part         integer NOT NULL,   -- 0, 1, ...: the group's sorted values cut into runs of at most 200
-      tat_hours    float8[] NOT NULL,  -- sorted ascending, at most 200 values (stays inline in the row)
-      CONSTRAINT rollup_tat_created_key UNIQUE NULLS NOT DISTINCT (day, label_abbr, part)
-    );
-    COMMENT ON TABLE qbench.rollup_tat_created IS 'TAT values of reported tests by lab day of date_created x label_abbr, sorted, in parts of at most 200 values.';
+      part         integer NOT NULL,   -- 0, 1, ...: the group's sorted values cut into runs of at most 960
+      tat_hours    float8[] NOT NULL,  -- sorted ascending
+      CONSTRAINT rollup_tat_created_key UNIQUE NULLS NOT DISTINCT (span, day, label_abbr, part)
+    ) WITH (toast_tuple_target = 8160);
+    COMMENT ON TABLE qbench.rollup_tat_created IS 'TAT values of reported tests by lab day (span D) or month (span M) of date_created x label_abbr, sorted, in parts of at most 960 values.';
 
     CREATE TABLE qbench.rollup_tat_reported (
-      day          date NOT NULL,      -- lab day of tests.report_completed_date
-      sample_type  text,
+      span         "char" NOT NULL CHECK (span IN ('D', 'M')),
+      day          date NOT NULL,      -- lab day of tests.report_completed_date, or the first day of its month
       state        text,
       part         integer NOT NULL,
       tat_hours    float8[] NOT NULL,
-      CONSTRAINT rollup_tat_reported_key UNIQUE NULLS NOT DISTINCT (day, sample_type, state, part)
-    );
-    COMMENT ON TABLE qbench.rollup_tat_reported IS 'TAT values of tests by lab day of report_completed_date x sample_type x state, sorted, in parts of at most 200 values.';
-    ALTER TABLE qbench.rollup_tat_created ALTER COLUMN tat_hours SET STATISTICS 0;
-    ALTER TABLE qbench.rollup_tat_reported ALTER COLUMN tat_hours SET STATISTICS 0;
+      CONSTRAINT rollup_tat_reported_key UNIQUE NULLS NOT DISTINCT (span, day, state, part)
+    ) WITH (toast_tuple_target = 8160);
+    COMMENT ON TABLE qbench.rollup_tat_reported IS 'TAT values of tests by lab day (span D) or month (span M) of report_completed_date x state, sorted, in parts of at most 960 values.';
+    ALTER TABLE qbench.rollup_tat_created ALTER COLUMN tat_hours SET STATISTICS 0, ALTER COLUMN tat_hours SET STORAGE EXTERNAL;
+    ALTER TABLE qbench.rollup_tat_reported ALTER COLUMN tat_hours SET STATISTICS 0, ALTER COLUMN tat_hours SET STORAGE EXTERNAL;
 
     CREATE TABLE qbench.rollup_customers_daily (
       day             date NOT NULL,

@@ -126,6 +126,15 @@ async function cloneTables(client: pg.PoolClient, src: string, dst: string, tabl
     [src, tables],
   );
   for (const t of targets) await client.query(`ALTER TABLE ${dst}.${t.table} ALTER COLUMN ${t.col} SET STATISTICS ${Number(t.target)}`);
+  // Storage parameters (the TAT tables' toast_tuple_target; LIKE does not copy them either).
+  const options = await one<{ table: string; options: string }>(
+    client,
+    `SELECT c.relname AS table, array_to_string(c.reloptions, ', ') AS options
+     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE n.nspname = $1 AND c.relname = ANY($2) AND c.reloptions IS NOT NULL`,
+    [src, tables],
+  );
+  for (const o of options) await client.query(`ALTER TABLE ${dst}.${o.table} SET (${o.options})`);
 }
 
 async function constraintDefs(client: pg.PoolClient, schema: string, tables: readonly string[], types: string[]) {

@@ -139,11 +139,11 @@ const ROLLUP_ORDER = {
   rollup_samples_daily: 'day, customer_id, sample_type, state, matrix_type',
   rollup_tests_created: 'day, label_abbr, customer_id, sample_type, state',
   rollup_tests_reported: 'day, label_abbr, customer_id, sample_type, state',
-  rollup_samples_lab: 'day, sample_type, state, matrix_type',
-  rollup_tests_created_lab: 'day, label_abbr, sample_type, state',
-  rollup_tests_reported_lab: 'day, label_abbr, sample_type, state',
-  rollup_tat_created: 'day, label_abbr, part',
-  rollup_tat_reported: 'day, sample_type, state, part',
+  rollup_samples_lab: 'day, state, matrix_type',
+  rollup_tests_created_lab: 'day, label_abbr, state',
+  rollup_tests_reported_lab: 'day, sample_type, state',
+  rollup_tat_created: 'span, day, label_abbr, part',
+  rollup_tat_reported: 'span, day, state, part',
   rollup_customers_daily: 'day, customer_id',
 } as const;
 

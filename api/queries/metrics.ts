@@ -116,10 +116,65 @@ const canRollup = (ctx: Ctx, r: Range | null, f: Filters) =>
 const samplesTable = (f: Filters) => (f.customerId != null ? 'qbench.rollup_samples_daily' : 'qbench.rollup_samples_lab');
 const createdTable = (f: Filters) => (f.customerId != null ? 'qbench.rollup_tests_created' : 'qbench.rollup_tests_created_lab');
 const reportedTable = (f: Filters) => (f.customerId != null ? 'qbench.rollup_tests_reported' : 'qbench.rollup_tests_reported_lab');
-/** Sorted TAT arrays by report day: rollup_tat_reported has sample_type and state, the per-customer one has both too. */
-const tatReportedTable = (f: Filters) => (f.customerId != null ? 'qbench.rollup_tests_reported' : 'qbench.rollup_tat_reported');
-/** Sorted TAT arrays by creation day and label: rollup_tat_created has neither customer nor state. */
-const tatCreatedTable = (f: Filters) => (f.customerId != null || f.state ? 'qbench.rollup_tests_created' : 'qbench.rollup_tat_created');
+
+// ------------------------------------------------------------------------------------------------ TAT value sources
+
+const isoDay = (d: Date) => d.toISOString().slice(0, 10);
+const utcDay = (day: string) => new Date(`${day}T00:00:00Z`);
+const firstOfMonth = (day: string) => `${day.slice(0, 7)}-01`;
+const firstOfNextMonth = (day: string): string => {
+  const d = utcDay(firstOfMonth(day));
+  d.setUTCMonth(d.getUTCMonth() + 1);
+  return isoDay(d);
+};
+const dayBefore = (day: string) => isoDay(new Date(utcDay(day).getTime() - 86_400_000));
+
+/**
+ * Whole days [fromDay, toDay] (either open) as the calendar months they contain whole ([start, end), either open)
+ * plus the days left at each end, so a year reads ~12 month groups of rollup_tat_* and at most ~60 day groups.
+ */
+export function monthSplit(fromDay: string | null, toDay: string | null): { months: [string | null, string | null] | null; days: Array<[string | null, string | null]> } {
+  const mStart = fromDay == null ? null : fromDay.endsWith('-01') ? fromDay : firstOfNextMonth(fromDay);
+  const after = toDay == null ? null : isoDay(new Date(utcDay(toDay).getTime() + 86_400_000));
+  const mEnd = after == null ? null : after.endsWith('-01') ? after : firstOfMonth(toDay!);
+  if (mStart != null && mEnd != null && mStart >= mEnd) return { months: null, days: [[fromDay, toDay]] };
+  const days: Array<[string | null, string | null]> = [];
+  if (fromDay != null && mStart != null && fromDay < mStart) days.push([fromDay, dayBefore(mStart)]);
+  if (toDay != null && mEnd != null && mEnd <= toDay) days.push([mEnd, toDay]);
+  return { months: [mStart, mEnd], days };
+}
+
+type TatBasis = 'created' | 'reported';
+
+/**
+ * A SQL source of sorted TAT arrays (columns day, label, arr) for the tests created (basis 'created') or reported in range.
+ * The lab-wide rollup_tat_* when it has the filters (created: no customer, no state; reported: no customer, no
+ * sample types), read by month and end days (`byMonth`) or by day; the per-customer rollup otherwise.
+ */
+function tatSource(sql: Sql, f: Filters, r: Range | null, basis: TatBasis, o: { sampleTypes?: string[]; forceState?: string; byMonth?: boolean } = {}): string {
+  const state = o.forceState ?? f.state;
+  const label = basis === 'created' ? `coalesce(label_abbr, 'unknown')` : `''::text`;
+  const lab = f.customerId == null && (basis === 'created' ? !state : !o.sampleTypes);
+  if (!lab) {
+    const table = basis === 'created' ? 'qbench.rollup_tests_created' : 'qbench.rollup_tests_reported';
+    return `SELECT day, ${label} AS label, tat_hours AS arr FROM ${table} ${rollupWhere(sql, f, r, { sampleTypes: o.sampleTypes, forceState: o.forceState, nonEmpty: true })}`;
+  }
+  const table = basis === 'created' ? 'qbench.rollup_tat_created' : 'qbench.rollup_tat_reported';
+  const stateCond = basis === 'reported' && state ? [`state = ${sql.p(state)}`] : [];
+  const select = (span: 'D' | 'M', lo: string | null, hi: string | null, hiExclusive: boolean) => {
+    const conds = [`span = '${span}'`, ...stateCond];
+    if (lo != null) conds.push(`day >= ${sql.p(lo)}::date`);
+    if (hi != null) conds.push(`day ${hiExclusive ? '<' : '<='} ${sql.p(hi)}::date`);
+    return `SELECT day, ${label} AS label, tat_hours AS arr FROM ${table} ${where(conds)}`;
+  };
+  if (!o.byMonth) return select('D', r?.fromDay ?? null, r?.toDay ?? null, false);
+  const split = monthSplit(r?.fromDay ?? null, r?.toDay ?? null);
+  const parts = [
+    ...(split.months ? [select('M', split.months[0], split.months[1], true)] : []),
+    ...split.days.map(([lo, hi]) => select('D', lo, hi, false)),
+  ];
+  return parts.join('\nUNION ALL\n');
+}
 
 /** Lab day of a timestamp column, as text (YYYY-MM-DD). */
 const labDay = (sql: Sql, ctx: Ctx, col: string) => `((${col}) AT TIME ZONE ${sql.p(ctx.tz)})::date`;
@@ -169,16 +224,16 @@ export interface ReportedStats {
  * from rollup_tests_reported_lab, the within count by width_bucket over rollup_tat_reported's sorted arrays; the
  * per-customer rollup with customer_id) unless order_id/batch_id/unaligned.
  */
-export async function reportedStats(ctx: Ctx, f: Filters, r: Range | null, slaHours: number, o: { sampleTypes?: string[]; forceState?: string } = {}): Promise<ReportedStats> {
+export async function reportedStats(ctx: Ctx, f: Filters, r: Range | null, slaHours: number, o: { sampleTypes?: string[]; forceState?: string; within?: boolean } = {}): Promise<ReportedStats> {
   const sql = new Sql();
   let row: Record<string, unknown>;
   if (canRollup(ctx, r, f)) {
     const w = rollupWhere(sql, f, r, o);
-    const slaP = sql.p(slaHours);
-    row = await one(ctx, sql, `SELECT c.reported, c.with_tat, c.average, v.within FROM
-        (SELECT sum(tests_reported)::bigint AS reported, sum(tat_count)::bigint AS with_tat, sum(tat_sum) / nullif(sum(tat_count), 0) AS average
-         FROM ${reportedTable(f)} ${w}) c,
-        (SELECT sum(width_bucket(${slaP}::float8, tat_hours))::bigint AS within FROM ${tatReportedTable(f)} ${w}) v`);
+    // The within count reads the TAT arrays; a caller that only wants counts and the mean skips it.
+    const within = o.within === false ? 'NULL::bigint' : `(SELECT sum(width_bucket(${sql.p(slaHours)}::float8, s.arr))::bigint FROM (${tatSource(sql, f, r, 'reported', { ...o, byMonth: true })}) s)`;
+    row = await one(ctx, sql, `SELECT sum(tests_reported)::bigint AS reported, sum(tat_count)::bigint AS with_tat,
+        sum(tat_sum) / nullif(sum(tat_count), 0) AS average, ${within} AS within
+      FROM ${reportedTable(f)} ${w}`);
   } else {
     const slaP = sql.p(slaHours);
     const s = testScope(sql, f, r, 'report_completed_date', { reported: true, sampleTypes: o.sampleTypes, forceState: o.forceState });
@@ -262,7 +317,7 @@ export async function tatDaily(ctx: Ctx, f: Filters, r: Range | null, slaHours: 
     const slaP = sql.p(slaHours);
     rows = await many(ctx, sql, `SELECT c.d::text AS d, c.avg, coalesce(v.within, 0) AS within, c.with_tat FROM
         (SELECT day AS d, sum(tat_sum) / nullif(sum(tat_count), 0) AS avg, sum(tat_count)::bigint AS with_tat FROM ${reportedTable(f)} ${w} GROUP BY day) c
-        LEFT JOIN (SELECT day AS d, sum(width_bucket(${slaP}::float8, tat_hours))::bigint AS within FROM ${tatReportedTable(f)} ${w} GROUP BY day) v ON v.d = c.d
+        LEFT JOIN (SELECT s.day AS d, sum(width_bucket(${slaP}::float8, s.arr))::bigint AS within FROM (${tatSource(sql, f, r, 'reported')}) s GROUP BY s.day) v ON v.d = c.d
       ORDER BY c.d`);
   } else {
     const slaP = sql.p(slaHours);
@@ -351,21 +406,20 @@ export async function tatStats(ctx: Ctx, f: Filters, r: Range | null, slaHours: 
     // Bucket [lo, hi) holds C(< hi) - C(< lo); "< x" is "<= nextDown(x)".
     const edges = [...new Set(TAT_BUCKETS.flatMap(([, lo, hi]) => (hi == null ? [lo] : [lo, hi])))].sort((a, b) => a - b);
     const edgeP = sql.p(edges.map(nextDown));
-    const belowSql = edges.map((_, i) => `sum(width_bucket((${edgeP}::float8[])[${i + 1}], tat_hours))::bigint`).join(', ');
+    const belowSql = edges.map((_, i) => `sum(width_bucket((${edgeP}::float8[])[${i + 1}], s.arr))::bigint`).join(', ');
     const row = await one<Record<string, any>>(ctx, sql, `SELECT c.n, c.average, v.within, v.below, v.vmin, v.vmax FROM
         (SELECT sum(tat_count)::bigint AS n, sum(tat_sum) / nullif(sum(tat_count), 0) AS average FROM ${reportedTable(f)} ${w}) c,
-        (SELECT sum(width_bucket(${slaP}::float8, tat_hours))::bigint AS within, ARRAY[${belowSql}] AS below,
-                min(tat_hours[1]) AS vmin, max(tat_hours[cardinality(tat_hours)]) AS vmax
-         FROM ${tatReportedTable(f)} ${w}) v`);
+        (SELECT sum(width_bucket(${slaP}::float8, s.arr))::bigint AS within, ARRAY[${belowSql}] AS below,
+                min(s.arr[1]) AS vmin, max(s.arr[cardinality(s.arr)]) AS vmax
+         FROM (${tatSource(sql, f, r, 'reported', { byMonth: true })}) s) v`);
     const n = num(row.n);
     if (n === 0) return EMPTY_STATS;
     const below = new Map(edges.map((e, i) => [e, num(row.below[i])]));
     const rk = ranks(n);
     const src = new Sql();
-    const srcWhere = rollupWhere(src, f, r, { nonEmpty: true });
     const values = await kthValues(
       ctx.pool,
-      { sql: `SELECT ''::text AS g, tat_hours AS arr FROM ${tatReportedTable(f)} ${srcWhere}`, params: src.params },
+      { sql: `SELECT label AS g, arr FROM (${tatSource(src, f, r, 'reported', { byMonth: true })}) s`, params: src.params },
       [...rk.median, rk.p95].map((k) => ({ group: '', k })),
       new Map([['', { n, min: Number(row.vmin), max: Number(row.vmax) }]]),
     );
@@ -423,10 +477,9 @@ export async function tatBreakdown(ctx: Ctx, f: Filters, r: Range | null): Promi
   const sort = (a: LabelTat, b: LabelTat) => b.total_tests - a.total_tests || (a.label < b.label ? -1 : a.label > b.label ? 1 : 0);
   if (canRollup(ctx, r, f)) {
     const sql = new Sql();
-    const w = rollupWhere(sql, f, r, { nonEmpty: true });
-    const rows = await many<Record<string, any>>(ctx, sql, `SELECT coalesce(label_abbr, 'unknown') AS label, sum(cardinality(tat_hours))::bigint AS n,
-        min(tat_hours[1]) AS vmin, max(tat_hours[cardinality(tat_hours)]) AS vmax
-      FROM ${tatCreatedTable(f)} ${w} GROUP BY 1`);
+    const rows = await many<Record<string, any>>(ctx, sql, `SELECT s.label, sum(cardinality(s.arr))::bigint AS n,
+        min(s.arr[1]) AS vmin, max(s.arr[cardinality(s.arr)]) AS vmax
+      FROM (${tatSource(sql, f, r, 'created', { byMonth: true })}) s GROUP BY 1`);
     if (!rows.length) return [];
     const sums = new Sql();
     const means = await many<{ label: string; avg: number }>(ctx, sums, `SELECT coalesce(label_abbr, 'unknown') AS label, sum(tat_sum) / nullif(sum(tat_count), 0) AS avg
@@ -440,7 +493,7 @@ export async function tatBreakdown(ctx: Ctx, f: Filters, r: Range | null): Promi
     const src = new Sql();
     const values = await kthValues(
       ctx.pool,
-      { sql: `SELECT coalesce(label_abbr, 'unknown') AS g, tat_hours AS arr FROM ${tatCreatedTable(f)} ${rollupWhere(src, f, r, { nonEmpty: true })}`, params: src.params },
+      { sql: `SELECT label AS g, arr FROM (${tatSource(src, f, r, 'created', { byMonth: true })}) s`, params: src.params },
       targets,
       bounds,
     );

@@ -63,7 +63,7 @@ export function metricsRoutes(): RouteDef[] {
         countTestsCreated(ctx, f, r),
         countCustomers(ctx, f.customerId, r),
         reportedStats(ctx, f, r, sla(input)),
-        reportedStats(ctx, f, r, sla(input), { sampleTypes: TAT_SAMPLE_TYPES }),
+        reportedStats(ctx, f, r, sla(input), { sampleTypes: TAT_SAMPLE_TYPES, within: false }),
         lastUpdatedAt(ctx),
       ]);
       return {

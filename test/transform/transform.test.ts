@@ -130,7 +130,7 @@ async function expectRollupsMatchTypedRows(db: TestDatabase, timeZone: string): 
   const expSamples = new Map<string, { created: number; completed: number }>();
   const expSamplesLab = new Map<string, { created: number; completed: number }>();
   for (const s of samples) {
-    for (const [m, k] of [[expSamples, key(dayOf(s.date_created), s.customer_id, s.sample_type, s.state, s.matrix_type)], [expSamplesLab, key(dayOf(s.date_created), s.sample_type, s.state, s.matrix_type)]] as const) {
+    for (const [m, k] of [[expSamples, key(dayOf(s.date_created), s.customer_id, s.sample_type, s.state, s.matrix_type)], [expSamplesLab, key(dayOf(s.date_created), s.state, s.matrix_type)]] as const) {
       const e = m.get(k) ?? { created: 0, completed: 0 };
       e.created++;
       if (s.completed_date) e.completed++;
@@ -142,10 +142,10 @@ async function expectRollupsMatchTypedRows(db: TestDatabase, timeZone: string): 
   for (const g of gotSamples) {
     expect(expSamples.get(key(g.day, g.customer_id, g.sample_type, g.state, g.matrix_type)), `samples ${g.day}`).to.deep.equal({ created: g.samples_created, completed: g.samples_completed });
   }
-  const { rows: gotSamplesLab } = await db.pool.query(`SELECT day::text, sample_type, state, matrix_type, samples_created, samples_completed FROM qbench.rollup_samples_lab`);
+  const { rows: gotSamplesLab } = await db.pool.query(`SELECT day::text, state, matrix_type, samples_created, samples_completed FROM qbench.rollup_samples_lab`);
   expect(gotSamplesLab.length).to.equal(expSamplesLab.size);
   for (const g of gotSamplesLab) {
-    expect(expSamplesLab.get(key(g.day, g.sample_type, g.state, g.matrix_type)), `samples lab ${g.day}`).to.deep.equal({ created: g.samples_created, completed: g.samples_completed });
+    expect(expSamplesLab.get(key(g.day, g.state, g.matrix_type)), `samples lab ${g.day}`).to.deep.equal({ created: g.samples_created, completed: g.samples_completed });
   }
 
   const { rows: tests } = await db.pool.query(
@@ -164,7 +164,7 @@ async function expectRollupsMatchTypedRows(db: TestDatabase, timeZone: string): 
   };
   const created = new Map<string, Acc>();
   const reported = new Map<string, Acc>();
-  // The lab-wide layers: counts without the customer, TAT values by (day, label) and (day, sample_type, state).
+  // The lab-wide layers: counts without the customer, TAT values by (day, label) and (day, state), and by month.
   const createdLab = new Map<string, Acc>();
   const reportedLab = new Map<string, Acc>();
   const tatCreated = new Map<string, Acc>();
@@ -180,15 +180,21 @@ async function expectRollupsMatchTypedRows(db: TestDatabase, timeZone: string): 
     if (t.date_created) {
       const d = dayOf(t.date_created);
       add(created, key(d, t.label_abbr, t.customer_id, t.sample_type, t.state), t, true);
-      add(createdLab, key(d, t.label_abbr, t.sample_type, t.state), t, true);
-      if (tat(t) !== null) add(tatCreated, key(d, t.label_abbr), t, false);
+      add(createdLab, key(d, t.label_abbr, t.state), t, true);
+      if (tat(t) !== null) {
+        add(tatCreated, key('D', d, t.label_abbr), t, false);
+        add(tatCreated, key('M', `${d.slice(0, 7)}-01`, t.label_abbr), t, false);
+      }
       customerDay(d, t.customer_id, 'created');
     }
     if (t.report_completed_date) {
       const d = dayOf(t.report_completed_date);
       add(reported, key(d, t.label_abbr, t.customer_id, t.sample_type, t.state), t, false);
-      add(reportedLab, key(d, t.label_abbr, t.sample_type, t.state), t, false);
-      if (tat(t) !== null) add(tatReported, key(d, t.sample_type, t.state), t, false);
+      add(reportedLab, key(d, t.sample_type, t.state), t, false);
+      if (tat(t) !== null) {
+        add(tatReported, key('D', d, t.state), t, false);
+        add(tatReported, key('M', `${d.slice(0, 7)}-01`, t.state), t, false);
+      }
       customerDay(d, t.customer_id, 'reported');
     }
   }
@@ -215,31 +221,31 @@ async function expectRollupsMatchTypedRows(db: TestDatabase, timeZone: string): 
     sameValues(g.tat_hours, e!.tat, `reported ${g.day}`);
   }
 
-  const { rows: gotCreatedLab } = await db.pool.query(`SELECT day::text, label_abbr, sample_type, state, tests_created, tests_reported, tat_count, tat_sum FROM qbench.rollup_tests_created_lab`);
+  const { rows: gotCreatedLab } = await db.pool.query(`SELECT day::text, label_abbr, state, tests_created, tests_reported, tat_count, tat_sum FROM qbench.rollup_tests_created_lab`);
   expect(gotCreatedLab.length).to.equal(createdLab.size);
   for (const g of gotCreatedLab) {
-    const e = createdLab.get(key(g.day, g.label_abbr, g.sample_type, g.state));
+    const e = createdLab.get(key(g.day, g.label_abbr, g.state));
     expect(e, `tests created lab ${g.day} ${g.label_abbr}`).to.not.equal(undefined);
     expect([g.tests_created, g.tests_reported, g.tat_count]).to.deep.equal([e!.n, e!.reported, e!.tat.length]);
     expect(g.tat_sum).to.be.closeTo(e!.tat.reduce((a, b) => a + b, 0), 1e-6);
   }
-  const { rows: gotReportedLab } = await db.pool.query(`SELECT day::text, label_abbr, sample_type, state, tests_reported, tat_count, tat_sum FROM qbench.rollup_tests_reported_lab`);
+  const { rows: gotReportedLab } = await db.pool.query(`SELECT day::text, sample_type, state, tests_reported, tat_count, tat_sum FROM qbench.rollup_tests_reported_lab`);
   expect(gotReportedLab.length).to.equal(reportedLab.size);
   for (const g of gotReportedLab) {
-    const e = reportedLab.get(key(g.day, g.label_abbr, g.sample_type, g.state));
-    expect(e, `tests reported lab ${g.day} ${g.label_abbr}`).to.not.equal(undefined);
+    const e = reportedLab.get(key(g.day, g.sample_type, g.state));
+    expect(e, `tests reported lab ${g.day} ${g.sample_type}`).to.not.equal(undefined);
     expect([g.tests_reported, g.tat_count]).to.deep.equal([e!.n, e!.tat.length]);
     expect(g.tat_sum).to.be.closeTo(e!.tat.reduce((a, b) => a + b, 0), 1e-6);
   }
-  // TAT parts: per group, parts 0..k-1 of at most 200 sorted values that together are the group's values.
-  for (const [table, cols, want] of [['rollup_tat_created', 'label_abbr', tatCreated], ['rollup_tat_reported', 'sample_type, state', tatReported]] as const) {
-    const { rows } = await db.pool.query(`SELECT day::text, ${cols}, part, tat_hours FROM qbench.${table} ORDER BY day, ${cols}, part`);
+  // TAT parts: per group (day or month), parts 0..k-1 of at most 960 sorted values that together are its values.
+  for (const [table, col, want] of [['rollup_tat_created', 'label_abbr', tatCreated], ['rollup_tat_reported', 'state', tatReported]] as const) {
+    const { rows } = await db.pool.query(`SELECT span, day::text, ${col} AS g, part, tat_hours FROM qbench.${table} ORDER BY span, day, ${col}, part`);
     const got = new Map<string, number[]>();
     for (const g of rows) {
-      const k = table === 'rollup_tat_created' ? key(g.day, g.label_abbr) : key(g.day, g.sample_type, g.state);
+      const k = key(g.span, g.day, g.g);
       const values = got.get(k) ?? [];
-      expect(g.part, `${table} ${k} part`).to.equal(Math.floor(values.length / 200));
-      expect(g.tat_hours.length, `${table} ${k} part size`).to.be.within(1, 200);
+      expect(g.part, `${table} ${k} part`).to.equal(Math.floor(values.length / 960));
+      expect(g.tat_hours.length, `${table} ${k} part size`).to.be.within(1, 960);
       got.set(k, [...values, ...g.tat_hours]);
     }
     expect(got.size, table).to.equal(want.size);

@@ -75,48 +75,73 @@ UNION SELECT 'tests_reported', day FROM rollup_tests_reported WHERE current_sett
 ON CONFLICT DO NOTHING;
 
 DELETE FROM rollup_samples_lab WHERE day IN (SELECT day FROM touched_days WHERE rollup = 'samples');
-INSERT INTO rollup_samples_lab (day, sample_type, state, matrix_type, samples_created, samples_completed)
-SELECT r.day, r.sample_type, r.state, r.matrix_type, sum(r.samples_created), sum(r.samples_completed)
+INSERT INTO rollup_samples_lab (day, state, matrix_type, samples_created, samples_completed)
+SELECT r.day, r.state, r.matrix_type, sum(r.samples_created), sum(r.samples_completed)
 FROM rollup_samples_daily r
 WHERE r.day IN (SELECT day FROM touched_days WHERE rollup = 'samples')
-GROUP BY 1, 2, 3, 4;
+GROUP BY 1, 2, 3;
 
 DELETE FROM rollup_tests_created_lab WHERE day IN (SELECT day FROM touched_days WHERE rollup = 'tests_created');
-INSERT INTO rollup_tests_created_lab (day, label_abbr, sample_type, state, tests_created, tests_reported, tat_count, tat_sum)
-SELECT r.day, r.label_abbr, r.sample_type, r.state, sum(r.tests_created), sum(r.tests_reported), sum(r.tat_count),
-       sum(r.tat_sum ORDER BY r.customer_id NULLS FIRST)
+INSERT INTO rollup_tests_created_lab (day, label_abbr, state, tests_created, tests_reported, tat_count, tat_sum)
+SELECT r.day, r.label_abbr, r.state, sum(r.tests_created), sum(r.tests_reported), sum(r.tat_count),
+       sum(r.tat_sum ORDER BY r.customer_id NULLS FIRST, r.sample_type NULLS FIRST)
 FROM rollup_tests_created r
 WHERE r.day IN (SELECT day FROM touched_days WHERE rollup = 'tests_created')
-GROUP BY 1, 2, 3, 4;
+GROUP BY 1, 2, 3;
 
 DELETE FROM rollup_tests_reported_lab WHERE day IN (SELECT day FROM touched_days WHERE rollup = 'tests_reported');
-INSERT INTO rollup_tests_reported_lab (day, label_abbr, sample_type, state, tests_reported, tat_count, tat_sum)
-SELECT r.day, r.label_abbr, r.sample_type, r.state, sum(r.tests_reported), sum(r.tat_count),
-       sum(r.tat_sum ORDER BY r.customer_id NULLS FIRST)
+INSERT INTO rollup_tests_reported_lab (day, sample_type, state, tests_reported, tat_count, tat_sum)
+SELECT r.day, r.sample_type, r.state, sum(r.tests_reported), sum(r.tat_count),
+       sum(r.tat_sum ORDER BY r.customer_id NULLS FIRST, r.label_abbr NULLS FIRST)
 FROM rollup_tests_reported r
 WHERE r.day IN (SELECT day FROM touched_days WHERE rollup = 'tests_reported')
-GROUP BY 1, 2, 3, 4;
+GROUP BY 1, 2, 3;
 
--- TAT values in sorted parts of at most 200 (an array that size stays inline in its row: see the migration).
-DELETE FROM rollup_tat_created WHERE day IN (SELECT day FROM touched_days WHERE rollup = 'tests_created');
-INSERT INTO rollup_tat_created (day, label_abbr, part, tat_hours)
-SELECT day, label_abbr, (rn - 1) / 200, array_agg(v ORDER BY v)
+-- TAT values, sorted, in parts of at most 960 (kept inline in the row: see the migration). Span 'D' per lab day
+-- from the per-customer rows; span 'M' per month (day = its first day) from the 'D' rows of the touched months.
+DELETE FROM rollup_tat_created WHERE span = 'D' AND day IN (SELECT day FROM touched_days WHERE rollup = 'tests_created');
+INSERT INTO rollup_tat_created (span, day, label_abbr, part, tat_hours)
+SELECT 'D', day, label_abbr, (rn - 1) / 960, array_agg(v ORDER BY v)
 FROM (
   SELECT r.day, r.label_abbr, v, row_number() OVER (PARTITION BY r.day, r.label_abbr ORDER BY v) AS rn
   FROM rollup_tests_created r CROSS JOIN LATERAL unnest(r.tat_hours) AS v
   WHERE r.day IN (SELECT day FROM touched_days WHERE rollup = 'tests_created')
 ) x
-GROUP BY 1, 2, 3;
+GROUP BY 2, 3, 4;
 
-DELETE FROM rollup_tat_reported WHERE day IN (SELECT day FROM touched_days WHERE rollup = 'tests_reported');
-INSERT INTO rollup_tat_reported (day, sample_type, state, part, tat_hours)
-SELECT day, sample_type, state, (rn - 1) / 200, array_agg(v ORDER BY v)
+DELETE FROM rollup_tat_created WHERE span = 'M' AND day IN (SELECT date_trunc('month', day)::date FROM touched_days WHERE rollup = 'tests_created');
+WITH months AS (SELECT DISTINCT date_trunc('month', day)::date AS m FROM touched_days WHERE rollup = 'tests_created')
+INSERT INTO rollup_tat_created (span, day, label_abbr, part, tat_hours)
+SELECT 'M', m, label_abbr, (rn - 1) / 960, array_agg(v ORDER BY v)
 FROM (
-  SELECT r.day, r.sample_type, r.state, v, row_number() OVER (PARTITION BY r.day, r.sample_type, r.state ORDER BY v) AS rn
+  SELECT months.m, r.label_abbr, v, row_number() OVER (PARTITION BY months.m, r.label_abbr ORDER BY v) AS rn
+  FROM months
+  JOIN rollup_tat_created r ON r.span = 'D' AND r.day >= months.m AND r.day < (months.m + interval '1 month')::date
+  CROSS JOIN LATERAL unnest(r.tat_hours) AS v
+) x
+GROUP BY 2, 3, 4;
+
+DELETE FROM rollup_tat_reported WHERE span = 'D' AND day IN (SELECT day FROM touched_days WHERE rollup = 'tests_reported');
+INSERT INTO rollup_tat_reported (span, day, state, part, tat_hours)
+SELECT 'D', day, state, (rn - 1) / 960, array_agg(v ORDER BY v)
+FROM (
+  SELECT r.day, r.state, v, row_number() OVER (PARTITION BY r.day, r.state ORDER BY v) AS rn
   FROM rollup_tests_reported r CROSS JOIN LATERAL unnest(r.tat_hours) AS v
   WHERE r.day IN (SELECT day FROM touched_days WHERE rollup = 'tests_reported')
 ) x
-GROUP BY 1, 2, 3, 4;
+GROUP BY 2, 3, 4;
+
+DELETE FROM rollup_tat_reported WHERE span = 'M' AND day IN (SELECT date_trunc('month', day)::date FROM touched_days WHERE rollup = 'tests_reported');
+WITH months AS (SELECT DISTINCT date_trunc('month', day)::date AS m FROM touched_days WHERE rollup = 'tests_reported')
+INSERT INTO rollup_tat_reported (span, day, state, part, tat_hours)
+SELECT 'M', m, state, (rn - 1) / 960, array_agg(v ORDER BY v)
+FROM (
+  SELECT months.m, r.state, v, row_number() OVER (PARTITION BY months.m, r.state ORDER BY v) AS rn
+  FROM months
+  JOIN rollup_tat_reported r ON r.span = 'D' AND r.day >= months.m AND r.day < (months.m + interval '1 month')::date
+  CROSS JOIN LATERAL unnest(r.tat_hours) AS v
+) x
+GROUP BY 2, 3, 4;
 
 -- Per customer: a day's row holds the tests created and the tests reported that day, so both kinds of touched day
 -- recompute it whole. Tests whose customer is unknown are not ranked.
