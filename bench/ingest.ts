@@ -1,6 +1,6 @@
 /**
  * Ingest benchmark (issue: "landing costs at most 25 % over fetch-only, RSS flat").
- *   node --import tsx bench/ingest.ts [--size medium] [--rate-limited small|tiny|none]
+ *   node --import tsx bench/ingest.ts [--size medium|none] [--rate-limited small|tiny|none]
  * Phase A, baseline: the client pages every entity (and fetches incomplete test details) and discards.
  * Phase B: the same through runSync, landing every page in Postgres. Same simulator, same run.
  * Phase C (default size small): the simulator's 300 / 60 s limit on, default budget; a full sync's wall
@@ -32,6 +32,12 @@ async function fetchOnly(client: QBenchClient): Promise<number> {
 }
 
 async function main() {
+  if (size !== 'none') await fetchAgainstLand();
+  if (limited !== 'none') await rateLimited();
+}
+
+/** Phases A and B. */
+async function fetchAgainstLand() {
   const rss = new RssSampler();
   rss.start(500);
   const sim = await simProcess(['--size', size, '--no-rate-limit']);
@@ -68,26 +74,27 @@ async function main() {
     await sim.stop();
     await drop();
   }
+}
 
-  if (limited !== 'none') {
-    const simL = await simProcess(['--size', limited]);
-    const { db: dbL, drop: dropL } = await benchDatabase('bench_ingest_limited');
-    try {
-      const t = performance.now();
-      const out = await runSync({ db: dbL, logger, makeClient: (onEvent) => makeClient(config, { baseUrl: simL.url, onEvent }) }, { mode: 'full' });
-      const secs = (performance.now() - t) / 1000;
-      // The limit lets 300 requests through in any 60 s: request n (1-based) cannot start before floor((n-1)/300)·60 s.
-      const floor = Math.floor((out.requests - 1) / 300) * 60;
-      const result = {
-        size: limited, requests: out.requests, rate_limited_429s: out.rateLimited, seconds: +secs.toFixed(1), floor_seconds: floor,
-        ratio_to_floor: floor ? +(secs / floor).toFixed(3) : null, goal_ratio: 1.05,
-      };
-      console.log(JSON.stringify(result, null, 2));
-      writeResult(`ingest-rate-limited-${limited}`, result);
-    } finally {
-      await simL.stop();
-      await dropL();
-    }
+/** Phase C. */
+async function rateLimited() {
+  const simL = await simProcess(['--size', limited]);
+  const { db: dbL, drop: dropL } = await benchDatabase('bench_ingest_limited');
+  try {
+    const t = performance.now();
+    const out = await runSync({ db: dbL, logger, makeClient: (onEvent) => makeClient(config, { baseUrl: simL.url, onEvent }) }, { mode: 'full' });
+    const secs = (performance.now() - t) / 1000;
+    // The limit lets 300 requests through in any 60 s: request n (1-based) cannot start before floor((n-1)/300)·60 s.
+    const floor = Math.floor((out.requests - 1) / 300) * 60;
+    const result = {
+      size: limited, requests: out.requests, rate_limited_429s: out.rateLimited, seconds: +secs.toFixed(1), floor_seconds: floor,
+      ratio_to_floor: floor ? +(secs / floor).toFixed(3) : null, goal_ratio: 1.05,
+    };
+    console.log(JSON.stringify(result, null, 2));
+    writeResult(`ingest-rate-limited-${limited}`, result);
+  } finally {
+    await simL.stop();
+    await dropL();
   }
 }
 

@@ -7,14 +7,20 @@ import pg from 'pg';
 
 /**
  * A private Postgres for a bench (.qbsync/bench-pg, or QBSYNC_BENCH_PG_DIR: benches run by several people on one
- * machine each need their own, since the one that started a server stops it when it ends).
+ * machine each need their own, since the one that started a server stops it when it ends). `reuse`: keep the
+ * database if it exists (the caller skips its landing when `reused` and the data is there).
  */
-export async function benchDatabase(name: string): Promise<{ db: Database; server: EmbeddedPg; drop(): Promise<void> }> {
+export async function benchDatabase(name: string, opts: { reuse?: boolean } = {}): Promise<{ db: Database; server: EmbeddedPg; reused: boolean; drop(): Promise<void> }> {
   const server = await startEmbeddedPostgres({ dataDir: path.resolve(process.env.QBSYNC_BENCH_PG_DIR || '.qbsync/bench-pg'), database: 'postgres' });
   const admin = new pg.Client({ connectionString: server.adminUrl });
   await admin.connect();
-  await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-  await admin.query(`CREATE DATABASE ${name}`);
+  // --reuse keeps a database an earlier run of the same bench landed (its landing takes minutes at `large`).
+  const exists = (await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name])).rowCount === 1;
+  const reused = Boolean(opts.reuse && exists);
+  if (!reused) {
+    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    await admin.query(`CREATE DATABASE ${name}`);
+  }
   await admin.end();
   const u = new URL(server.adminUrl);
   u.pathname = `/${name}`;
@@ -22,6 +28,7 @@ export async function benchDatabase(name: string): Promise<{ db: Database; serve
   return {
     db,
     server,
+    reused,
     async drop() {
       await db.knex.destroy();
       await db.pool.end();
