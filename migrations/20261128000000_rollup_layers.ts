@@ -91,6 +91,7 @@ export async function up(knex: Knex): Promise<void> {
       label_abbr   text,
       part         integer NOT NULL,   -- 0, 1, ...: the group's sorted values cut into runs of at most 960
       tat_hours    float8[] NOT NULL,  -- sorted ascending
+      tat_sum      float8 NOT NULL,    -- sum of tat_hours (added in sorted order)
       CONSTRAINT rollup_tat_created_key UNIQUE NULLS NOT DISTINCT (span, day, label_abbr, part)
     ) WITH (toast_tuple_target = 8160);
     COMMENT ON TABLE qbench.rollup_tat_created IS 'TAT values of reported tests by lab day (span D) or month (span M) of date_created x label_abbr, sorted, in parts of at most 960 values.';
@@ -101,6 +102,7 @@ export async function up(knex: Knex): Promise<void> {
       state        text,
       part         integer NOT NULL,
       tat_hours    float8[] NOT NULL,
+      tat_sum      float8 NOT NULL,
       CONSTRAINT rollup_tat_reported_key UNIQUE NULLS NOT DISTINCT (span, day, state, part)
     ) WITH (toast_tuple_target = 8160);
     COMMENT ON TABLE qbench.rollup_tat_reported IS 'TAT values of tests by lab day (span D) or month (span M) of report_completed_date x state, sorted, in parts of at most 960 values.';

@@ -147,7 +147,7 @@ export function monthSplit(fromDay: string | null, toDay: string | null): { mont
 type TatBasis = 'created' | 'reported';
 
 /**
- * A SQL source of sorted TAT arrays (columns day, label, arr) for the tests created (basis 'created') or reported in range.
+ * A SQL source of sorted TAT arrays (columns day, label, arr, vsum: the sum of arr) for the tests created (basis 'created') or reported in range.
  * The lab-wide rollup_tat_* when it has the filters (created: no customer, no state; reported: no customer, no
  * sample types), read by month and end days (`byMonth`) or by day; the per-customer rollup otherwise.
  */
@@ -157,7 +157,7 @@ function tatSource(sql: Sql, f: Filters, r: Range | null, basis: TatBasis, o: { 
   const lab = f.customerId == null && (basis === 'created' ? !state : !o.sampleTypes);
   if (!lab) {
     const table = basis === 'created' ? 'qbench.rollup_tests_created' : 'qbench.rollup_tests_reported';
-    return `SELECT day, ${label} AS label, tat_hours AS arr FROM ${table} ${rollupWhere(sql, f, r, { sampleTypes: o.sampleTypes, forceState: o.forceState, nonEmpty: true })}`;
+    return `SELECT day, ${label} AS label, tat_hours AS arr, tat_sum AS vsum FROM ${table} ${rollupWhere(sql, f, r, { sampleTypes: o.sampleTypes, forceState: o.forceState, nonEmpty: true })}`;
   }
   const table = basis === 'created' ? 'qbench.rollup_tat_created' : 'qbench.rollup_tat_reported';
   const stateCond = basis === 'reported' && state ? [`state = ${sql.p(state)}`] : [];
@@ -165,7 +165,7 @@ function tatSource(sql: Sql, f: Filters, r: Range | null, basis: TatBasis, o: { 
     const conds = [`span = '${span}'`, ...stateCond];
     if (lo != null) conds.push(`day >= ${sql.p(lo)}::date`);
     if (hi != null) conds.push(`day ${hiExclusive ? '<' : '<='} ${sql.p(hi)}::date`);
-    return `SELECT day, ${label} AS label, tat_hours AS arr FROM ${table} ${where(conds)}`;
+    return `SELECT day, ${label} AS label, tat_hours AS arr, tat_sum AS vsum FROM ${table} ${where(conds)}`;
   };
   if (!o.byMonth) return select('D', r?.fromDay ?? null, r?.toDay ?? null, false);
   const split = monthSplit(r?.fromDay ?? null, r?.toDay ?? null);
@@ -401,17 +401,15 @@ async function tatStatsOver(ctx: Ctx, sql: Sql, source: string, n: number, slaHo
 export async function tatStats(ctx: Ctx, f: Filters, r: Range | null, slaHours: number): Promise<TatStats> {
   if (canRollup(ctx, r, f)) {
     const sql = new Sql();
-    const w = rollupWhere(sql, f, r);
     const slaP = sql.p(slaHours);
     // Bucket [lo, hi) holds C(< hi) - C(< lo); "< x" is "<= nextDown(x)".
     const edges = [...new Set(TAT_BUCKETS.flatMap(([, lo, hi]) => (hi == null ? [lo] : [lo, hi])))].sort((a, b) => a - b);
     const edgeP = sql.p(edges.map(nextDown));
     const belowSql = edges.map((_, i) => `sum(width_bucket((${edgeP}::float8[])[${i + 1}], s.arr))::bigint`).join(', ');
-    const row = await one<Record<string, any>>(ctx, sql, `SELECT c.n, c.average, v.within, v.below, v.vmin, v.vmax FROM
-        (SELECT sum(tat_count)::bigint AS n, sum(tat_sum) / nullif(sum(tat_count), 0) AS average FROM ${reportedTable(f)} ${w}) c,
-        (SELECT sum(width_bucket(${slaP}::float8, s.arr))::bigint AS within, ARRAY[${belowSql}] AS below,
-                min(s.arr[1]) AS vmin, max(s.arr[cardinality(s.arr)]) AS vmax
-         FROM (${tatSource(sql, f, r, 'reported', { byMonth: true })}) s) v`);
+    const row = await one<Record<string, any>>(ctx, sql, `SELECT sum(cardinality(s.arr))::bigint AS n, sum(s.vsum) / nullif(sum(cardinality(s.arr)), 0) AS average,
+        sum(width_bucket(${slaP}::float8, s.arr))::bigint AS within, ARRAY[${belowSql}] AS below,
+        min(s.arr[1]) AS vmin, max(s.arr[cardinality(s.arr)]) AS vmax
+      FROM (${tatSource(sql, f, r, 'reported', { byMonth: true })}) s`);
     const n = num(row.n);
     if (n === 0) return EMPTY_STATS;
     const below = new Map(edges.map((e, i) => [e, num(row.below[i])]));
@@ -477,14 +475,10 @@ export async function tatBreakdown(ctx: Ctx, f: Filters, r: Range | null): Promi
   const sort = (a: LabelTat, b: LabelTat) => b.total_tests - a.total_tests || (a.label < b.label ? -1 : a.label > b.label ? 1 : 0);
   if (canRollup(ctx, r, f)) {
     const sql = new Sql();
-    const rows = await many<Record<string, any>>(ctx, sql, `SELECT s.label, sum(cardinality(s.arr))::bigint AS n,
+    const rows = await many<Record<string, any>>(ctx, sql, `SELECT s.label, sum(cardinality(s.arr))::bigint AS n, sum(s.vsum) / sum(cardinality(s.arr)) AS avg,
         min(s.arr[1]) AS vmin, max(s.arr[cardinality(s.arr)]) AS vmax
       FROM (${tatSource(sql, f, r, 'created', { byMonth: true })}) s GROUP BY 1`);
     if (!rows.length) return [];
-    const sums = new Sql();
-    const means = await many<{ label: string; avg: number }>(ctx, sums, `SELECT coalesce(label_abbr, 'unknown') AS label, sum(tat_sum) / nullif(sum(tat_count), 0) AS avg
-      FROM ${createdTable(f)} ${rollupWhere(sums, f, r)} GROUP BY 1`);
-    const avg = new Map(means.map((m) => [m.label, Number(m.avg)]));
     const bounds = new Map(rows.map((x) => [String(x.label), { n: num(x.n), min: Number(x.vmin), max: Number(x.vmax) }]));
     const targets = rows.flatMap((x) => {
       const rk = ranks(num(x.n));
@@ -504,7 +498,7 @@ export async function tatBreakdown(ctx: Ctx, f: Filters, r: Range | null): Promi
         const rk = ranks(n);
         const med = rk.median.map(() => values[i++]!);
         const p95 = values[i++]!;
-        return { label: String(x.label), average_hours: avg.get(String(x.label)) ?? NaN, median_hours: med.reduce((a, b) => a + b, 0) / med.length, p95_hours: p95, total_tests: n };
+        return { label: String(x.label), average_hours: Number(x.avg), median_hours: med.reduce((a, b) => a + b, 0) / med.length, p95_hours: p95, total_tests: n };
       })
       .sort(sort);
   }

@@ -100,8 +100,8 @@ GROUP BY 1, 2, 3;
 -- TAT values, sorted, in parts of at most 960 (kept inline in the row: see the migration). Span 'D' per lab day
 -- from the per-customer rows; span 'M' per month (day = its first day) from the 'D' rows of the touched months.
 DELETE FROM rollup_tat_created WHERE span = 'D' AND day IN (SELECT day FROM touched_days WHERE rollup = 'tests_created');
-INSERT INTO rollup_tat_created (span, day, label_abbr, part, tat_hours)
-SELECT 'D', day, label_abbr, (rn - 1) / 960, array_agg(v ORDER BY v)
+INSERT INTO rollup_tat_created (span, day, label_abbr, part, tat_hours, tat_sum)
+SELECT 'D', day, label_abbr, (rn - 1) / 960, array_agg(v ORDER BY v), sum(v ORDER BY v)
 FROM (
   SELECT r.day, r.label_abbr, v, row_number() OVER (PARTITION BY r.day, r.label_abbr ORDER BY v) AS rn
   FROM rollup_tests_created r CROSS JOIN LATERAL unnest(r.tat_hours) AS v
@@ -111,8 +111,8 @@ GROUP BY 2, 3, 4;
 
 DELETE FROM rollup_tat_created WHERE span = 'M' AND day IN (SELECT date_trunc('month', day)::date FROM touched_days WHERE rollup = 'tests_created');
 WITH months AS (SELECT DISTINCT date_trunc('month', day)::date AS m FROM touched_days WHERE rollup = 'tests_created')
-INSERT INTO rollup_tat_created (span, day, label_abbr, part, tat_hours)
-SELECT 'M', m, label_abbr, (rn - 1) / 960, array_agg(v ORDER BY v)
+INSERT INTO rollup_tat_created (span, day, label_abbr, part, tat_hours, tat_sum)
+SELECT 'M', m, label_abbr, (rn - 1) / 960, array_agg(v ORDER BY v), sum(v ORDER BY v)
 FROM (
   SELECT months.m, r.label_abbr, v, row_number() OVER (PARTITION BY months.m, r.label_abbr ORDER BY v) AS rn
   FROM months
@@ -122,8 +122,8 @@ FROM (
 GROUP BY 2, 3, 4;
 
 DELETE FROM rollup_tat_reported WHERE span = 'D' AND day IN (SELECT day FROM touched_days WHERE rollup = 'tests_reported');
-INSERT INTO rollup_tat_reported (span, day, state, part, tat_hours)
-SELECT 'D', day, state, (rn - 1) / 960, array_agg(v ORDER BY v)
+INSERT INTO rollup_tat_reported (span, day, state, part, tat_hours, tat_sum)
+SELECT 'D', day, state, (rn - 1) / 960, array_agg(v ORDER BY v), sum(v ORDER BY v)
 FROM (
   SELECT r.day, r.state, v, row_number() OVER (PARTITION BY r.day, r.state ORDER BY v) AS rn
   FROM rollup_tests_reported r CROSS JOIN LATERAL unnest(r.tat_hours) AS v
@@ -133,8 +133,8 @@ GROUP BY 2, 3, 4;
 
 DELETE FROM rollup_tat_reported WHERE span = 'M' AND day IN (SELECT date_trunc('month', day)::date FROM touched_days WHERE rollup = 'tests_reported');
 WITH months AS (SELECT DISTINCT date_trunc('month', day)::date AS m FROM touched_days WHERE rollup = 'tests_reported')
-INSERT INTO rollup_tat_reported (span, day, state, part, tat_hours)
-SELECT 'M', m, state, (rn - 1) / 960, array_agg(v ORDER BY v)
+INSERT INTO rollup_tat_reported (span, day, state, part, tat_hours, tat_sum)
+SELECT 'M', m, state, (rn - 1) / 960, array_agg(v ORDER BY v), sum(v ORDER BY v)
 FROM (
   SELECT months.m, r.state, v, row_number() OVER (PARTITION BY months.m, r.state ORDER BY v) AS rn
   FROM months
