@@ -116,13 +116,18 @@ export async function kthValues(
   targets: RankTarget[],
   bounds: Map<string, { n: number; min: number; max: number }>,
 ): Promise<Array<number | null>> {
-  const groups = [...new Set(targets.map((t) => t.group))];
+  // Only the groups of targets with a rank to find (k within [1, n] of a group that has values) are searched.
+  const searched = (t: RankTarget) => {
+    const b = bounds.get(t.group);
+    return b !== undefined && t.k >= 1 && t.k <= b.n;
+  };
+  const groups = [...new Set(targets.filter(searched).map((t) => t.group))];
   const gIndex = new Map(groups.map((g, i) => [g, i + 1]));
   const out: Array<number | null> = targets.map(() => null);
   const brackets: Bracket[] = [];
   targets.forEach((t, target) => {
-    const b = bounds.get(t.group);
-    if (!b || t.k < 1 || t.k > b.n) return;
+    if (!searched(t)) return;
+    const b = bounds.get(t.group)!;
     const lo = Math.floor(b.min * 60) - 1;
     const hi = Math.ceil(b.max * 60) + 1;
     brackets.push({ target, group: gIndex.get(t.group)!, k: t.k, lo, hi, cLo: 0, cHi: b.n });
