@@ -132,8 +132,8 @@ export function createApp(deps: AppDeps): QbsyncApp {
       let modified: Date | null = null;
       if (def.cache !== 'none' && def.method === 'get') {
         const version = await dataVersion(db.pool, def.cache);
-        etag = etagFor(version, def.path, [params, query], settings);
-        modified = version.modified;
+        etag = etagFor(def.clock ? { ...version, tag: `${version.tag}.m${Math.floor(Date.now() / 60_000)}` } : version, def.path, [params, query], settings);
+        modified = def.clock ? null : version.modified;
         if (notModified(req, etag, modified)) {
           setCacheHeaders(res, etag, modified);
           res.status(304).end();

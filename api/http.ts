@@ -76,6 +76,11 @@ export interface RouteDef {
   tag: string;
   access: Access;
   cache: CacheSource;
+  /**
+   * The answer also depends on the current time (ages, "overdue", windows that end now): its ETag changes every
+   * minute as well as with the data, and it carries no Last-Modified (the data's time would let a stale answer 304).
+   */
+  clock?: boolean;
   /** Status of a successful answer (default 200). */
   successStatus?: number;
   /** Non-JSON success content type (e.g. Prometheus text). */

@@ -11,7 +11,7 @@ const sla = (input: HandlerInput): number => input.query.sla_hours ?? input.deps
 const range = (input: HandlerInput) => rangeFromQuery(input.query, input.deps.config.timezone);
 
 const route = (path: string, operationId: string, summary: string, handler: RouteDef['handler'], description?: string, errors?: number[]): RouteDef => ({
-  method: 'get', path: `/api/v1/analytics/${path}`, operationId, summary, description, tag: 'analytics', access: 'token', cache: 'data', handler,
+  method: 'get', path: `/api/v1/analytics/${path}`, operationId, summary, description, tag: 'analytics', access: 'token', cache: 'data', clock: true, handler,
   ...(errors ? { errors } : {}),
 });
 

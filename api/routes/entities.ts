@@ -36,7 +36,8 @@ async function need(input: HandlerInput, kind: EntityKind, singular: string) {
 }
 
 const route = (path: string, operationId: string, summary: string, handler: RouteDef['handler'], cache: 'data' | 'raw' = 'data'): RouteDef => ({
-  method: 'get', path: `/api/v1/entities/${path}`, operationId, summary, tag: 'entities', access: 'token', cache, errors: [404], handler,
+  // The sla views of open tests and orders age with the clock (history, cache 'raw', has none).
+  method: 'get', path: `/api/v1/entities/${path}`, operationId, summary, tag: 'entities', access: 'token', cache, clock: cache === 'data', errors: [404], handler,
 });
 
 async function sampleFull(input: HandlerInput, full: boolean) {

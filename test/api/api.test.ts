@@ -206,6 +206,30 @@ describe('api: auth, validation, caching, documentation, control', function () {
     expect(c.headers.get('etag')).to.not.equal(etag);
   });
 
+  it('routes whose answers age with the clock (overdue orders, sla views) change their ETag every minute and send no Last-Modified', async () => {
+    for (const path of ['/api/v1/analytics/orders/overdue', '/api/v1/entities/orders/1']) {
+      const a = await f.get(path);
+      expect(a.status, path).to.be.oneOf([200, 404]);
+      const etag = a.headers.get('etag')!;
+      expect(etag, path).to.match(/^W\//);
+      expect(a.headers.get('last-modified'), path).to.equal(null);
+      // Within the same minute the same data gives the same answer: 304 (unless the minute turned just now).
+      const before = Math.floor(Date.now() / 60_000);
+      const b = await f.get(path, undefined, { 'if-none-match': etag });
+      if (Math.floor(Date.now() / 60_000) === before) expect(b.status, path).to.equal(304);
+      // A minute later the same data no longer matches: the ages moved.
+      const realNow = Date.now;
+      Date.now = () => realNow() + 61_000;
+      try {
+        const c = await f.get(path, undefined, { 'if-none-match': etag });
+        expect(c.status, path).to.be.oneOf([200, 404]);
+        expect(c.headers.get('etag'), path).to.not.equal(etag);
+      } finally {
+        Date.now = realNow;
+      }
+    }
+  });
+
   it('the OpenAPI document lists every route, every documented operation answers (no 5xx, no 404 route), responses match their schemas', async () => {
     // Operations that answer 400 without one of several parameters (not expressible as one required parameter) get the smallest valid query.
     const REQUIRED_QUERY: Record<string, string> = { '/api/v1/analytics/customers/orders/summary': '?customer_id=1' };
