@@ -526,64 +526,39 @@ export interface Group {
 const groupSort = (a: Group, b: Group) => b.count - a.count || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
 
 /**
- * Splits GROUPING SETS ((), (a), (b)) rows (flags ga, gb; keys a, b; sums n, completed) into the total and the
- * two groupings, each sorted by count then key.
+ * Totals and two groupings (NULL keys as "unknown", each sorted by count then key) in one GROUPING SETS pass over
+ * `from` + `where`. a, b: the grouped columns; n, completed: the row count and completed count expressions (sums over
+ * a rollup, counts over typed rows). Every argument is SQL written in this file, never input.
  */
-function overviewOf(rows: Array<Record<string, any>>) {
+async function overview(ctx: Ctx, sql: Sql, q: { a: string; b: string; n: string; completed: string; from: string; where: string }) {
+  const a = `coalesce(${q.a}, 'unknown')`;
+  const b = `coalesce(${q.b}, 'unknown')`;
+  const rows = await many<Record<string, any>>(ctx, sql, `
+    SELECT grouping(${a}) AS ga, grouping(${b}) AS gb, ${a} AS a, ${b} AS b, ${q.n}::bigint AS n, ${q.completed}::bigint AS completed
+    FROM ${q.from} ${q.where}
+    GROUP BY GROUPING SETS ((), (${a}), (${b}))`);
   const total = rows.find((x) => x.ga === 1 && x.gb === 1);
-  return {
-    total: num(total?.n),
-    completed: num(total?.completed),
-    byA: rows.filter((x) => x.ga === 0).map((x) => ({ key: String(x.a), count: num(x.n) })).sort(groupSort),
-    byB: rows.filter((x) => x.gb === 0).map((x) => ({ key: String(x.b), count: num(x.n) })).sort(groupSort),
-  };
+  const groups = (flag: 'ga' | 'gb', key: 'a' | 'b') => rows.filter((x) => x[flag] === 0).map((x) => ({ key: String(x[key]), count: num(x.n) })).sort(groupSort);
+  return { total: num(total?.n), completed: num(total?.completed), byA: groups('ga', 'a'), byB: groups('gb', 'b') };
 }
 
-/** samples/overview: totals and groups by state and matrix type. Rollup (rollup_samples_lab / _daily) unless order_id/unaligned; typed rows otherwise. One GROUPING SETS pass. */
+/** samples/overview: totals and groups by state and matrix type. Rollup (rollup_samples_lab / _daily) unless order_id/unaligned; typed rows otherwise. */
 export async function samplesOverview(ctx: Ctx, f: Filters, r: Range | null) {
   const sql = new Sql();
-  let rows: Array<Record<string, any>>;
-  if (canRollup(ctx, r, f)) {
-    rows = await many(ctx, sql, `
-      SELECT grouping(coalesce(state, 'unknown')) AS ga, grouping(coalesce(matrix_type, 'unknown')) AS gb,
-             coalesce(state, 'unknown') AS a, coalesce(matrix_type, 'unknown') AS b,
-             sum(samples_created)::bigint AS n, sum(samples_completed)::bigint AS completed
-      FROM ${samplesTable(f)} ${rollupWhere(sql, f, r)}
-      GROUP BY GROUPING SETS ((), (coalesce(state, 'unknown')), (coalesce(matrix_type, 'unknown')))`);
-  } else {
-    const s = sampleScope(sql, f, r);
-    rows = await many(ctx, sql, `
-      SELECT grouping(coalesce(s.state, 'unknown')) AS ga, grouping(coalesce(s.matrix_type, 'unknown')) AS gb,
-             coalesce(s.state, 'unknown') AS a, coalesce(s.matrix_type, 'unknown') AS b,
-             count(*)::bigint AS n, count(s.completed_date)::bigint AS completed
-      FROM ${s.from} ${s.where}
-      GROUP BY GROUPING SETS ((), (coalesce(s.state, 'unknown')), (coalesce(s.matrix_type, 'unknown')))`);
-  }
-  const o = overviewOf(rows);
+  const s = canRollup(ctx, r, f) ? null : sampleScope(sql, f, r);
+  const o = s
+    ? await overview(ctx, sql, { a: 's.state', b: 's.matrix_type', n: 'count(*)', completed: 'count(s.completed_date)', from: s.from, where: s.where })
+    : await overview(ctx, sql, { a: 'state', b: 'matrix_type', n: 'sum(samples_created)', completed: 'sum(samples_completed)', from: samplesTable(f), where: rollupWhere(sql, f, r) });
   return { total: o.total, completed: o.completed, byState: o.byA, byMatrix: o.byB };
 }
 
 /** tests/overview: totals and groups by state and label. Rollup (rollup_tests_created_lab / _created) unless order_id/batch_id/unaligned; typed rows otherwise. */
 export async function testsOverview(ctx: Ctx, f: Filters, r: Range | null) {
   const sql = new Sql();
-  let rows: Array<Record<string, any>>;
-  if (canRollup(ctx, r, f)) {
-    rows = await many(ctx, sql, `
-      SELECT grouping(coalesce(state, 'unknown')) AS ga, grouping(coalesce(label_abbr, 'unknown')) AS gb,
-             coalesce(state, 'unknown') AS a, coalesce(label_abbr, 'unknown') AS b,
-             sum(tests_created)::bigint AS n, sum(tests_reported)::bigint AS completed
-      FROM ${createdTable(f)} ${rollupWhere(sql, f, r)}
-      GROUP BY GROUPING SETS ((), (coalesce(state, 'unknown')), (coalesce(label_abbr, 'unknown')))`);
-  } else {
-    const s = testScope(sql, f, r, 'date_created');
-    rows = await many(ctx, sql, `
-      SELECT grouping(coalesce(t.state, 'unknown')) AS ga, grouping(coalesce(t.label_abbr, 'unknown')) AS gb,
-             coalesce(t.state, 'unknown') AS a, coalesce(t.label_abbr, 'unknown') AS b,
-             count(*)::bigint AS n, count(t.report_completed_date)::bigint AS completed
-      FROM ${s.from} ${s.where}
-      GROUP BY GROUPING SETS ((), (coalesce(t.state, 'unknown')), (coalesce(t.label_abbr, 'unknown')))`);
-  }
-  const o = overviewOf(rows);
+  const s = canRollup(ctx, r, f) ? null : testScope(sql, f, r, 'date_created');
+  const o = s
+    ? await overview(ctx, sql, { a: 't.state', b: 't.label_abbr', n: 'count(*)', completed: 'count(t.report_completed_date)', from: s.from, where: s.where })
+    : await overview(ctx, sql, { a: 'state', b: 'label_abbr', n: 'sum(tests_created)', completed: 'sum(tests_reported)', from: createdTable(f), where: rollupWhere(sql, f, r) });
   return { total: o.total, completed: o.completed, byState: o.byA, byLabel: o.byB };
 }
 
