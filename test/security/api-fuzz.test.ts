@@ -16,13 +16,13 @@ import crypto from 'node:crypto';
 import querystring from 'node:querystring';
 import zlib from 'node:zlib';
 import { expect } from 'chai';
-import { addUser, allRoutes, createApiToken, revokeToken, type Enqueuer } from '../../api/index.js';
+import { addUser, allRoutes, createApiToken, revokeToken } from '../../api/index.js';
 import { schemaFiles } from '../../api/validate.js';
 import type { RouteDef } from '../../api/http.js';
 import { apiFixture, type ApiFixture } from '../api/fixture.js';
 import { captureText, formatFindings, registerTestSecret, secretFindings } from '../helpers/secret-sweep.js';
 import {
-  LONG, STACK, changedTables, dataChecksums, errorShapeProblems, fuzzSeed, pool, prng, rawSocket, request, type Prng, type RawResponse,
+  LONG, STACK, changedTables, dataChecksums, errorShapeProblems, fuzzSeed, pool, prng, rawSocket, recordingEnqueuer, request, type Prng, type RawResponse,
 } from './lib.js';
 
 type Verdict = 'reject' | 'any';
@@ -477,21 +477,7 @@ describe('security: API fuzz (every route of allRoutes())', function () {
   this.timeout(300_000);
   const seed = fuzzSeed();
   let f: ApiFixture;
-  const enqueued: string[] = [];
-  const stub: Enqueuer = {
-    async sync() {
-      enqueued.push('sync');
-      return crypto.randomUUID();
-    },
-    async replay() {
-      enqueued.push('replay');
-      return crypto.randomUUID();
-    },
-    async backfill() {
-      enqueued.push('backfill');
-      return crypto.randomUUID();
-    },
-  };
+  const { enqueuer: stub, enqueued } = recordingEnqueuer();
   let tokens: { admin: string; read: string; revoked: string; expired: string };
 
   before(async () => {

@@ -3,9 +3,11 @@
  * them), checksums of the data qbsync keeps, raw HTTP (paths and bytes exactly as given: no client-side URL
  * normalisation), and the checks every error answer must pass.
  */
+import crypto from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
 import type pg from 'pg';
+import type { Enqueuer } from '../../api/index.js';
 
 /** QBSYNC_FUZZ_SEED=<n> replays a run; =random picks one (printed). Default: a fixed seed (CI is reproducible). */
 export function fuzzSeed(): number {
@@ -191,4 +193,14 @@ export async function pool<T>(items: readonly T[], n: number, fn: (item: T, i: n
       }
     }),
   );
+}
+
+/** A job enqueuer that only records what reached it, so a test can assert a refused request queued nothing. */
+export function recordingEnqueuer(): { enqueuer: Enqueuer; enqueued: string[] } {
+  const enqueued: string[] = [];
+  const record = async (what: string) => {
+    enqueued.push(what);
+    return crypto.randomUUID();
+  };
+  return { enqueued, enqueuer: { sync: () => record('sync'), replay: () => record('replay'), backfill: () => record('backfill') } };
 }

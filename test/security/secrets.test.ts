@@ -16,7 +16,7 @@ import { PassThrough } from 'node:stream';
 import zlib from 'node:zlib';
 import { expect } from 'chai';
 import { createLogger } from '../../core/index.js';
-import { allRoutes, createApiToken, startApiServer, type ApiServer, type Enqueuer } from '../../api/index.js';
+import { allRoutes, createApiToken, startApiServer, type ApiServer } from '../../api/index.js';
 import { makeClient, runSync, MemoryRateBudget } from '../../ingest/index.js';
 import { runTransforms } from '../../transform/index.js';
 import type { Simulator } from '../../sim/index.js';
@@ -27,7 +27,7 @@ import {
   captureText, dismissFindings, formatFindings, registerTestSecret, secretFindings, sweepStats, urlPassword,
 } from '../helpers/secret-sweep.js';
 import { ALL, testConfig } from '../api/fixture.js';
-import { pool, request } from './lib.js';
+import { pool, recordingEnqueuer, request } from './lib.js';
 
 describe('security: no secret anywhere; tokens, revocation and admin-only mutations', function () {
   this.timeout(180_000);
@@ -36,21 +36,7 @@ describe('security: no secret anywhere; tokens, revocation and admin-only mutati
   let server: ApiServer;
   let env: NodeJS.ProcessEnv;
   let tmp: string;
-  const enqueued: string[] = [];
-  const enqueue: Enqueuer = {
-    async sync() {
-      enqueued.push('sync');
-      return crypto.randomUUID();
-    },
-    async replay() {
-      enqueued.push('replay');
-      return crypto.randomUUID();
-    },
-    async backfill() {
-      enqueued.push('backfill');
-      return crypto.randomUUID();
-    },
-  };
+  const { enqueuer: enqueue, enqueued } = recordingEnqueuer();
   const secret = (label: string) => {
     const v = `${label.replace(/\W+/g, '-')}-${crypto.randomBytes(12).toString('base64url')}`;
     registerTestSecret(v, label);
