@@ -95,15 +95,13 @@ function sampleScope(sql: Sql, f: Filters, r: Range | null) {
   return { from: `qbench.samples s${joinOrder ? ' JOIN qbench.orders o ON o.id = s.order_id' : ''}`, where: where(conds) };
 }
 
-/** WHERE over a rollup table (aligned range, customer, sample types, labels). */
-function rollupWhere(sql: Sql, f: Filters, r: Range | null, o: { sampleTypes?: string[]; labels?: string[]; customerNotNull?: boolean; customerIds?: number[]; forceState?: string; nonEmpty?: boolean } = {}) {
+/** WHERE over a rollup table (aligned range, customer, state, sample types, labels; nonEmpty: rows with TAT values). */
+function rollupWhere(sql: Sql, f: Filters, r: Range | null, o: { sampleTypes?: string[]; labels?: string[]; forceState?: string; nonEmpty?: boolean } = {}) {
   const conds = r ? sql.days('day', r) : [];
   if (o.nonEmpty) conds.push('cardinality(tat_hours) > 0');
   if (f.customerId != null) conds.push(`customer_id = ${sql.p(f.customerId)}`);
   const state = o.forceState ?? f.state;
   if (state) conds.push(`state = ${sql.p(state)}`);
-  if (o.customerIds) conds.push(`customer_id = ANY(${sql.p(o.customerIds)}::bigint[])`);
-  if (o.customerNotNull) conds.push('customer_id IS NOT NULL');
   if (o.sampleTypes) conds.push(`sample_type = ANY(${sql.p(o.sampleTypes)}::text[])`);
   if (o.labels) conds.push(`label_abbr = ANY(${sql.p(o.labels)}::text[])`);
   return where(conds);
