@@ -26,6 +26,15 @@ export interface ApiFixture {
   close(): Promise<void>;
 }
 
+/**
+ * The smallest valid request for a documented path: ids filled in (a run id where a UUID is needed) and, for the
+ * operation that answers 400 without one of two parameters (not expressible as one required parameter), that one.
+ */
+export function minimalUrl(path: string): string {
+  const REQUIRED_QUERY: Record<string, string> = { '/api/v1/analytics/customers/orders/summary': '?customer_id=1' };
+  return path.replace('{kind}', 'tests').replace('{id}', path.includes('/sync/runs/') ? '00000000-0000-0000-0000-000000000000' : '1') + (REQUIRED_QUERY[path] ?? '');
+}
+
 export function testConfig(extra: Record<string, string> = {}): Config {
   return loadConfig({ QBENCH_CLIENT_ID: TEST_CLIENT_ID, QBENCH_CLIENT_SECRET: TEST_CLIENT_SECRET, QBENCH_BASE_URL: 'http://127.0.0.1:1', ...extra });
 }
