@@ -90,7 +90,9 @@ export async function runSync(deps: SyncDeps, req: SyncRequest = {}): Promise<Sy
   const { pool } = deps.db;
 
   const lock = await acquireSyncLock(pool, { wait: req.wait, signal: deps.signal });
-  const follower = new IndexFollower(pool, logger);
+  // The per-record index of raw follows the landings in the background, for the parent recovery that reads it at the
+  // end; a run without that recovery leaves it to its readers (the transform job indexes what it needs).
+  const follower = deps.recoverParents !== false ? new IndexFollower(pool, logger) : null;
   const counter = new RequestCounter();
   const outcomes: EntityOutcome[] = [];
   let runStatus: history.RunStatus = 'succeeded';
@@ -104,8 +106,7 @@ export async function runSync(deps: SyncDeps, req: SyncRequest = {}): Promise<Sy
     else await history.createRun(pool, { runId, mode, entities, requestedBy: req.requestedBy, options: { pageSize } });
     logger.info(`sync started (${mode}) for ${entities.join(', ')}`, { mode, entities, host: os.hostname() });
     const client = deps.makeClient(counter.onEvent);
-    // The per-record index of raw follows the landings in the background (parent recovery reads it at the end).
-    const passProgress: ProgressSink = { ...progress, pageLanded: (e, info) => (progress.pageLanded(e, info), follower.pageLanded()) };
+    const passProgress: ProgressSink = { ...progress, pageLanded: (e, info) => (progress.pageLanded(e, info), follower?.pageLanded()) };
     const ctx: PassContext = { db: deps.db, client, logger, runId, progress: passProgress, counter, signal: deps.signal, onLanded: deps.onLanded };
 
     for (const entity of entities) {
@@ -148,7 +149,7 @@ export async function runSync(deps: SyncDeps, req: SyncRequest = {}): Promise<Sy
     }
     if (deps.recoverParents !== false && !deps.signal?.aborted && runStatus !== 'cancelled' && outcomes.some((o) => o.pages > 0)) {
       try {
-        await follower.settle();
+        await follower?.settle();
         recovery = await recoverParents({
           db: deps.db, client, logger, runId, children: entities, counter, onLanded: deps.onLanded, signal: deps.signal,
           maxParents: typeof deps.recoverParents === 'number' ? deps.recoverParents : undefined,
@@ -164,7 +165,7 @@ export async function runSync(deps: SyncDeps, req: SyncRequest = {}): Promise<Sy
     await history.finishRun(pool, runId, 'failed', runError).catch(() => undefined);
     throw err;
   } finally {
-    await follower.settle();
+    await follower?.settle();
     await lock.release();
   }
   const durationMs = Date.now() - started;

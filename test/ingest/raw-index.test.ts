@@ -134,10 +134,14 @@ describe('raw index (qbsync.index_raw: raw_records and raw_record_events off the
         makeClient: (onEvent) => makeClient(testConfig(), { baseUrl: sim.url, logger, onEvent, rateBudget: new MemoryRateBudget({ limit: 1e6, windowMs: 1000 }), overrides: FAST }),
       }, { mode });
       await sync('full');
+      // Without parent recovery, nothing in the run reads the index: it is left to its readers (no background indexing).
+      const lag = await rawIndexLag(db.pool);
+      expect(lag.mark, 'events indexed by a sync without parent recovery').to.equal(0);
+      expect(lag.behind).to.be.greaterThan(100);
       expect(sim.advance(48).deleted).to.be.greaterThan(0);
       await sync('incremental');
       await sync('full');
-      // Nothing indexed: every event is in the tail (the sync indexed some in the background).
+      // Nothing indexed: every event is in the tail (a sync without parent recovery leaves the index to its readers).
       await db.pool.query(`TRUNCATE qbsync.raw_records, qbsync.raw_record_events; DELETE FROM qbsync.raw_index_state`);
       const { rows: picks } = await db.pool.query(
         `SELECT DISTINCT ON (f.entity) f.entity, (rec ->> 'id')::bigint AS id
