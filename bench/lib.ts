@@ -10,8 +10,9 @@ import pg from 'pg';
  * machine each need their own, since the one that started a server stops it when it ends). `reuse`: keep the
  * database if it exists (the caller skips its landing when `reused` and the data is there).
  */
-export async function benchDatabase(name: string, opts: { reuse?: boolean } = {}): Promise<{ db: Database; server: EmbeddedPg; reused: boolean; drop(): Promise<void> }> {
-  const server = await startEmbeddedPostgres({ dataDir: path.resolve(process.env.QBSYNC_BENCH_PG_DIR || '.qbsync/bench-pg'), database: 'postgres' });
+export async function benchDatabase(name: string, opts: { reuse?: boolean } = {}): Promise<{ db: Database; server: EmbeddedPg; dataDir: string; reused: boolean; drop(): Promise<void> }> {
+  const dataDir = path.resolve(process.env.QBSYNC_BENCH_PG_DIR || '.qbsync/bench-pg');
+  const server = await startEmbeddedPostgres({ dataDir, database: 'postgres' });
   const admin = new pg.Client({ connectionString: server.adminUrl });
   await admin.connect();
   // --reuse keeps a database an earlier run of the same bench landed (its landing takes minutes at `large`).
@@ -28,6 +29,7 @@ export async function benchDatabase(name: string, opts: { reuse?: boolean } = {}
   return {
     db,
     server,
+    dataDir,
     reused,
     async drop() {
       await db.knex.destroy();
@@ -93,4 +95,70 @@ export function writeResult(name: string, result: unknown): void {
 export function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
+}
+
+/**
+ * CPU seconds used so far by a process and every descendant (live ones, plus those already reaped, which the kernel
+ * adds to their parent's cutime/cstime), from /proc. Linux only: elsewhere null. Used to show where a benchmark's
+ * CPU goes: the client, the simulator and Postgres share this machine's cores.
+ */
+export function treeCpuSeconds(rootPid: number): number | null {
+  if (process.platform !== 'linux') return null;
+  const hz = 100; // USER_HZ: 100 on every Linux architecture Node supports
+  const stats = new Map<number, { ppid: number; self: number; reaped: number }>();
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    let text: string;
+    try {
+      text = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
+    } catch {
+      continue; // exited meanwhile
+    }
+    // Fields after the command name (which may hold spaces and parentheses): state ppid … utime(14) stime cutime cstime.
+    const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    stats.set(Number(name), { ppid: Number(f[1]), self: (Number(f[11]) + Number(f[12])) / hz, reaped: (Number(f[13]) + Number(f[14])) / hz });
+  }
+  if (!stats.has(rootPid)) return null;
+  let total = 0;
+  const todo = [rootPid];
+  while (todo.length) {
+    const pid = todo.pop()!;
+    const s = stats.get(pid)!;
+    total += s.self + s.reaped;
+    for (const [child, c] of stats) if (c.ppid === pid) todo.push(child);
+  }
+  return total;
+}
+
+/** The postmaster's pid of a data folder (first line of postmaster.pid), or null. */
+export function postmasterPid(dataDir: string): number | null {
+  try {
+    return Number(fs.readFileSync(path.join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]) || null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * CPU seconds of the parts of a benchmark between two marks: this process (client and landing code, all its
+ * threads), the simulator and Postgres. `total` is what the phase cost the machine.
+ */
+export class CpuMeter {
+  constructor(private readonly pids: { simulator?: number; postgres?: number | null }) {}
+
+  read(): { client: number; simulator: number | null; postgres: number | null } {
+    const u = process.cpuUsage();
+    return {
+      client: (u.user + u.system) / 1e6,
+      simulator: this.pids.simulator ? treeCpuSeconds(this.pids.simulator) : null,
+      postgres: this.pids.postgres ? treeCpuSeconds(this.pids.postgres) : null,
+    };
+  }
+
+  since(start: ReturnType<CpuMeter['read']>): { client: number; simulator: number | null; postgres: number | null; total: number } {
+    const now = this.read();
+    const d = (a: number | null, b: number | null) => (a === null || b === null ? null : +(a - b).toFixed(2));
+    const out = { client: +(now.client - start.client).toFixed(2), simulator: d(now.simulator, start.simulator), postgres: d(now.postgres, start.postgres) };
+    return { ...out, total: +(out.client + (out.simulator ?? 0) + (out.postgres ?? 0)).toFixed(2) };
+  }
 }
