@@ -77,6 +77,8 @@ async function fetchAgainstLand() {
       // The fastest this landing could go here: its CPU seconds (client, simulator and Postgres together) spread over
       // every core with none ever idle. Above the goal, only less CPU work can meet it on this machine, not more overlap.
       ratio_if_every_core_busy: +((land.cpu.total / cores) / (fetch.ms / 1000)).toFixed(3),
+      // The fastest it could go with as many cores as it likes: the JavaScript thread's own CPU seconds, done one at a time.
+      ratio_if_main_thread_never_waits: land.cpu.client_main_thread === null ? null : +(land.cpu.client_main_thread / (fetch.ms / 1000)).toFixed(3),
       full_sync_with_parent_recovery: {
         records: records(full.out), seconds: secs(full.ms), status: full.out.status, missing_parents: full.out.recovery?.missing ?? null,
         ratio_over_fetch: +(full.ms / fetch.ms).toFixed(3), cpu_seconds: full.cpu,

@@ -130,6 +130,17 @@ export function treeCpuSeconds(rootPid: number): number | null {
   return total;
 }
 
+/** CPU seconds of one thread of this process (the main thread's id is the process id), from /proc; null elsewhere. */
+function threadCpuSeconds(tid: number): number | null {
+  try {
+    const text = fs.readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+    const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return null;
+  }
+}
+
 /** The postmaster's pid of a data folder (first line of postmaster.pid), or null. */
 export function postmasterPid(dataDir: string): number | null {
   try {
@@ -146,19 +157,24 @@ export function postmasterPid(dataDir: string): number | null {
 export class CpuMeter {
   constructor(private readonly pids: { simulator?: number; postgres?: number | null }) {}
 
-  read(): { client: number; simulator: number | null; postgres: number | null } {
+  read(): { client: number; client_main_thread: number | null; simulator: number | null; postgres: number | null } {
     const u = process.cpuUsage();
     return {
       client: (u.user + u.system) / 1e6,
+      client_main_thread: threadCpuSeconds(process.pid),
       simulator: this.pids.simulator ? treeCpuSeconds(this.pids.simulator) : null,
       postgres: this.pids.postgres ? treeCpuSeconds(this.pids.postgres) : null,
     };
   }
 
-  since(start: ReturnType<CpuMeter['read']>): { client: number; simulator: number | null; postgres: number | null; total: number } {
+  /** `client` counts all of this process's threads (GC, libuv pool); `client_main_thread` the JavaScript thread alone. */
+  since(start: ReturnType<CpuMeter['read']>): { client: number; client_main_thread: number | null; simulator: number | null; postgres: number | null; total: number } {
     const now = this.read();
     const d = (a: number | null, b: number | null) => (a === null || b === null ? null : +(a - b).toFixed(2));
-    const out = { client: +(now.client - start.client).toFixed(2), simulator: d(now.simulator, start.simulator), postgres: d(now.postgres, start.postgres) };
+    const out = {
+      client: +(now.client - start.client).toFixed(2), client_main_thread: d(now.client_main_thread, start.client_main_thread),
+      simulator: d(now.simulator, start.simulator), postgres: d(now.postgres, start.postgres),
+    };
     return { ...out, total: +(out.client + (out.simulator ?? 0) + (out.postgres ?? 0)).toFixed(2) };
   }
 }
