@@ -17,7 +17,7 @@
  * ('incremental' | 'replay') and qbsync.timezone; search_path puts the schema being written first.
  */
 import fs from 'node:fs';
-import type pg from 'pg';
+import pg from 'pg';
 import { QbsyncError, type Logger } from '../core/index.js';
 import { LIVE_SCHEMA, type Target } from './targets.js';
 
@@ -29,11 +29,21 @@ export const LOCK_CLASS = 0x71b5;
 const SQL_DIR = new URL('./sql/', import.meta.url);
 const sqlCache = new Map<string, string>();
 
-/** The text of transform/sql/<name>.sql (read once). */
+/**
+ * A line `-- @include _name` in a target's file: a step every target shares (transform/sql/_name.sql), written once
+ * with `{{table}}` where the target's table goes.
+ */
+const INCLUDE = /^-- @include (_[a-z_]+)$/gm;
+
+/**
+ * The text of transform/sql/<name>.sql (read once), its includes expanded for the table of the same name (names come
+ * from the code's list of targets, never from input).
+ */
 export function sqlFile(name: string): string {
   let text = sqlCache.get(name);
   if (text === undefined) {
-    text = fs.readFileSync(new URL(`${name}.sql`, SQL_DIR), 'utf8');
+    const read = (file: string) => fs.readFileSync(new URL(`${file}.sql`, SQL_DIR), 'utf8');
+    text = read(name).replace(INCLUDE, (_, part: string) => read(part).replaceAll('{{table}}', pg.escapeIdentifier(name)));
     sqlCache.set(name, text);
   }
   return text;

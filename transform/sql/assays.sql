@@ -7,16 +7,8 @@
 -- but does not parse is recorded in parse_errors as {"value": <raw>, "error": "expected …"}; text columns
 -- take any scalar as it is.
 
--- 1. Against the stored rows: a staged version older than the stored one is dropped; the same version (same
--- last_updated, e.g. a list item and its detail) is merged into the stored payload and keeps its first fetch
--- and soft delete; a newer version replaces the row.
--- (Correlated subqueries: one primary-key probe per staged row, never a scan of the whole table.)
-DELETE FROM incoming i
-WHERE (SELECT coalesce(i.lu, '-infinity') < coalesce(c.last_updated, '-infinity') FROM assays c WHERE c.id = i.id);
-
-UPDATE incoming i
-SET (rec, fetch_id, deleted_at) = (SELECT c.payload || i.rec, c.source_fetch_id, c.deleted_at FROM assays c WHERE c.id = i.id)
-WHERE (SELECT i.lu IS NOT DISTINCT FROM c.last_updated FROM assays c WHERE c.id = i.id);
+-- 1. Against the stored rows (older staged versions dropped, same versions merged): shared by every target.
+-- @include _stored_versions
 
 -- 2. Upsert, typed. The record's fields are read as text in one pass (jsonb_to_record) and parsed once per
 -- row (the OFFSET 0 subquery), so parse_errors can test the typed values without parsing again.
@@ -55,19 +47,5 @@ WITH up AS (
 )
 SELECT count(*) FILTER (WHERE inserted) AS inserted, count(*) FILTER (WHERE NOT inserted) AS updated FROM up;
 
--- 3. Soft deletes from the Updates feed: a row is deleted by the first delete that came after its current
--- version was first seen (a stale copy fetched later does not bring it back; a newer version does).
-WITH first_delete AS (
-  SELECT DISTINCT ON (d.id) d.id, d.fetched_at
-  FROM incoming_deleted d
-  JOIN assays t ON t.id = d.id
-  WHERE d.fetch_id > t.source_fetch_id
-  ORDER BY d.id, d.fetch_id
-),
-done AS (
-  UPDATE assays t SET deleted = true, deleted_at = f.fetched_at
-  FROM first_delete f
-  WHERE t.id = f.id AND t.deleted_at IS NULL
-  RETURNING t.id
-)
-SELECT count(*) AS deleted FROM done;
+-- 3. Soft deletes from the Updates feed: shared by every target.
+-- @include _soft_deletes
