@@ -45,23 +45,8 @@ export interface Figures {
 
 // ------------------------------------------------------------------------------------------------ randomness
 
-/** mulberry32: small, fast, good enough to spread kill points; the same seed gives the same sequence. */
-export function rng(seed: number) {
-  let a = seed >>> 0 || 0x9e3779b9;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return {
-    next,
-    /** Integer in [lo, hi]. */
-    int: (lo: number, hi: number) => lo + Math.floor(next() * (hi - lo + 1)),
-    pick: <T>(xs: readonly T[]): T => xs[Math.floor(next() * xs.length)],
-  };
-}
+/** Every random choice of a scenario comes from here (see test/helpers/random.ts). */
+export { seededRandom as rng } from '../helpers/random.js';
 
 /** The seed of a run: CHAOS_SEED when set (to replay a failure), else the scenario's default. */
 export function chaosSeed(fallback: number): number {

@@ -1,26 +1,14 @@
 /** Shared bits of the ops suites: syncing a simulator into a test database, and checksums of every qbsync table. */
-import { PassThrough } from 'node:stream';
 import type pg from 'pg';
-import { createLogger, loadConfig, type Config } from '../../core/index.js';
 import { makeClient, runSync, MemoryRateBudget, type EntityName, type SyncOutcome } from '../../ingest/index.js';
 import { runTransforms } from '../../transform/index.js';
 import type { Simulator } from '../../sim/index.js';
 import type { TestDatabase } from '../helpers/pg.js';
-import { TEST_CLIENT_ID, TEST_CLIENT_SECRET } from '../helpers/sim.js';
+import { capture, FAST, testConfig } from '../helpers/jobs.js';
+
+export { capture, FAST, testConfig };
 
 export const ALL: EntityName[] = ['customers', 'orders', 'samples', 'batches', 'tests', 'assays', 'reports'];
-export const FAST = { backoffBaseMs: 5, backoffCapMs: 50, requestTimeoutMs: 5000, rateLimitMaxWaitMs: 5000 };
-
-export function testConfig(env: Record<string, string> = {}): Config {
-  return loadConfig({ QBENCH_CLIENT_ID: TEST_CLIENT_ID, QBENCH_CLIENT_SECRET: TEST_CLIENT_SECRET, QBENCH_BASE_URL: 'http://127.0.0.1:1', ...env });
-}
-
-export function capture(level: 'debug' | 'info' = 'info') {
-  const stream = new PassThrough();
-  const lines: string[] = [];
-  stream.on('data', (c) => lines.push(String(c)));
-  return { logger: createLogger({ level, console: false, stream }), lines, text: () => lines.join('') };
-}
 
 /** A sync of every entity (then the transforms), with fast retries and no rate budget. */
 export async function syncAndTransform(

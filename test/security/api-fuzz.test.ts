@@ -350,7 +350,7 @@ function buildCases(r: Prng, tokens: { admin: string; read: string; revoked: str
     // Random combinations of several query parameters (valid and bad values mixed).
     const names = Object.keys(query);
     for (let i = 0; names.length && i < (LONG ? 150 : 12); i++) {
-      const chosen = r.sample(names, 1 + r.int(Math.min(4, names.length)));
+      const chosen = r.sample(names, 1 + r.int(0, Math.min(4, names.length) - 1));
       let verdict: Verdict = 'any';
       const parts = chosen.map((n) => {
         const s = query[n];

@@ -20,34 +20,9 @@ export function fuzzSeed(): number {
 /** QBSYNC_FUZZ_LONG=1: every case instead of a sample (minutes, not seconds). */
 export const LONG = process.env.QBSYNC_FUZZ_LONG === '1';
 
-/** mulberry32: small, fast, good enough to pick cases. */
-export function prng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return {
-    next,
-    int: (n: number) => Math.floor(next() * n),
-    pick<T>(xs: readonly T[]): T {
-      return xs[Math.floor(next() * xs.length)];
-    },
-    /** k distinct elements, in random order. */
-    sample<T>(xs: readonly T[], k: number): T[] {
-      const a = [...xs];
-      for (let i = a.length - 1; i > 0; i--) {
-        const j = Math.floor(next() * (i + 1));
-        [a[i], a[j]] = [a[j], a[i]];
-      }
-      return a.slice(0, k);
-    },
-  };
-}
-export type Prng = ReturnType<typeof prng>;
+/** Picks the cases of a fuzz run (see test/helpers/random.ts). */
+export { seededRandom as prng, type SeededRandom as Prng } from '../helpers/random.js';
+
 
 /**
  * Columns the API or the CLI legitimately write while answering refused requests; left out of the checksum:
