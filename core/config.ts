@@ -4,6 +4,7 @@
  * starts on a bad configuration.
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { Ajv, type ErrorObject } from 'ajv';
@@ -40,6 +41,8 @@ export interface Config {
   timezone: string;
   slaHours: number;
   syncCron?: string;
+  /** QBSYNC_BODY_WORKERS, or its default for this machine (ingest/body-pool.ts). */
+  bodyWorkers: number;
   alertWebhook?: string;
   /** Alert when an entity's watermark is older than this (hours). */
   alertStaleHours: number;
@@ -146,6 +149,8 @@ export function loadConfig(env: Env = { ...readDotEnv(), ...process.env }): Conf
     timezone: v.QBSYNC_TIMEZONE,
     slaHours: v.QBSYNC_SLA_HOURS,
     syncCron: v.QBSYNC_SYNC_CRON,
+    // Workers pay only with cores to spare for them (measured in bench/ingest): none on a 2- or 3-core machine.
+    bodyWorkers: v.QBSYNC_BODY_WORKERS ?? (os.availableParallelism() >= 4 ? 2 : 0),
     alertWebhook: v.QBSYNC_ALERT_WEBHOOK,
     alertStaleHours: v.QBSYNC_ALERT_STALE_HOURS,
     alertRateLimited: v.QBSYNC_ALERT_RATE_LIMITED,

@@ -22,6 +22,7 @@ import { countersCte, type SkippedPage } from './run-history.js';
 import { SqlParams } from './sql.js';
 import type { ProgressSink } from './progress.js';
 import type { RequestCounter } from './request-counter.js';
+import type { BodyPool } from './body-pool.js';
 
 export interface PassContext {
   db: Database;
@@ -33,6 +34,8 @@ export interface PassContext {
   signal?: AbortSignal;
   /** Pages fetched ahead of the one being landed. */
   prefetch?: number;
+  /** Prepares the pages' bodies on worker threads (body-pool.ts); without it, or when it fails, this thread does. */
+  bodies?: BodyPool;
   /**
    * Called inside every landing transaction (e.g. to queue the entity's transform job on the same
    * client, so a page is never landed without its transform being queued, or the reverse).
@@ -103,6 +106,14 @@ export async function runFullPass(ctx: PassContext, entity: EntityName, pageSize
   const size = cp.page_size; // keep the pass's page size so page N is the same slice after a resume
   const sort = info.defaultSort;
 
+  let poolWarned = false;
+  /** The body pool failed: this page's bodies (and the pool's next failures) are prepared here instead. */
+  function poolFailed(err: unknown): null {
+    if (!poolWarned) logger.warn(`body workers unavailable (${(err as Error).message}); preparing page bodies on the main thread`, { entity });
+    poolWarned = true;
+    return null;
+  }
+
   const fetchPage = async (pageNum: number): Promise<FetchedPage> => {
     const page = await client.listPage(entity, { pageNum, pageSize: size, sortBy: sort.sortBy, sortOrder: sort.sortOrder, signal: ctx.signal });
     const out: FetchedPage = { page, recovered: [], stillSkipped: null, details: [], events: [], records: 0, newBodies: 0 };
@@ -148,7 +159,10 @@ export async function runFullPass(ctx: PassContext, entity: EntityName, pageSize
         fetchedAt: d.fetchedAt, durationMs: d.durationMs, attempts: d.attempts,
       });
     }
-    const stored = await storeBodies(db.pool, events, {
+    // The response texts, in the order of the events, for the body pool.
+    const texts = [...(page.skipped ? [] : [page.text]), ...out.recovered.map((p) => p.text), ...out.details.map((d) => d.text)];
+    const prepared = ctx.bodies ? await ctx.bodies.prepare(texts).catch(poolFailed) : null;
+    const stored = await storeBodies(db.pool, prepared ? events.map((e, i) => ({ ...e, stored: prepared[i] })) : events, {
       onRetry: (err, attempt) => logger.warn('database unavailable while storing page bodies; retrying', { entity, page: pageNum, attempt, error: (err as Error).message }),
     });
     out.events = stored.events;

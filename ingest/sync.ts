@@ -17,6 +17,7 @@ import { silentProgress, type ProgressSink } from './progress.js';
 import { RequestCounter } from './request-counter.js';
 import { recoverParents, type RecoveryResult } from './parents.js';
 import { IndexFollower } from './raw-index.js';
+import { BodyPool } from './body-pool.js';
 
 /**
  * full: a full pass over every requested entity (resuming an interrupted one).
@@ -46,6 +47,8 @@ export interface SyncDeps {
   pageSize?: number;
   /** See PassContext.onLanded. */
   onLanded?: PassContext['onLanded'];
+  /** Worker threads that prepare page bodies during full passes (body-pool.ts; config QBSYNC_BODY_WORKERS); 0: none. */
+  bodyWorkers?: number;
   /**
    * After the entities: fetch by id the parents of landed records that raw does not hold (ingest/parents.ts).
    * Default on; `false` skips it, a number caps the parents fetched per entity.
@@ -94,6 +97,7 @@ export async function runSync(deps: SyncDeps, req: SyncRequest = {}): Promise<Sy
   // end; a run without that recovery leaves it to its readers (the transform job indexes what it needs).
   const follower = deps.recoverParents !== false ? new IndexFollower(pool, logger) : null;
   const counter = new RequestCounter();
+  let bodies: BodyPool | undefined;
   const outcomes: EntityOutcome[] = [];
   let runStatus: history.RunStatus = 'succeeded';
   let runError: string | undefined;
@@ -117,6 +121,8 @@ export async function runSync(deps: SyncDeps, req: SyncRequest = {}): Promise<Sy
       await lock.ensureHeld(); // throws if Postgres restarted and another sync took the lock meanwhile
       const cp = await getCheckpoint(pool, entity);
       const entityMode: 'full' | 'incremental' = mode === 'full' || !cp || cp.status !== 'completed' ? 'full' : 'incremental';
+      // Started with the run's first full pass (an incremental run seldom needs it).
+      if (entityMode === 'full' && deps.bodyWorkers && !bodies) ctx.bodies = bodies = new BodyPool(deps.bodyWorkers);
       await history.startRunEntity(pool, runId, entity, null);
       const t0 = Date.now();
       try {
@@ -165,6 +171,10 @@ export async function runSync(deps: SyncDeps, req: SyncRequest = {}): Promise<Sy
     await history.finishRun(pool, runId, 'failed', runError).catch(() => undefined);
     throw err;
   } finally {
+    if (bodies) {
+      await bodies.close();
+      logger.info(`${bodies.prepared} page bodies prepared on ${bodies.size} worker threads`, { bodies: bodies.prepared, body_workers: bodies.size });
+    }
     await follower?.settle();
     await lock.release();
   }

@@ -169,7 +169,7 @@ export async function startWorker(opts: WorkerOptions): Promise<Worker> {
     }
     try {
       const out = await runSync(
-        { db, logger, signal: abort.signal, onLanded, pageSize: config.qbench.pageSize, makeClient: (onEvent) => client(onEvent) },
+        { db, logger, signal: abort.signal, onLanded, pageSize: config.qbench.pageSize, bodyWorkers: config.bodyWorkers, makeClient: (onEvent) => client(onEvent) },
         { runId: d.runId, mode: d.mode, entities: d.entities.length ? d.entities : undefined, requestedBy: d.requestedBy, wait: !scheduled },
       );
       void alerter.afterSync(out);

@@ -86,6 +86,7 @@ Interrupted syncs resume from their checkpoints on the next run.`)
               progress: bars,
               signal: abort.signal,
               pageSize: ctx.config.qbench.pageSize,
+              bodyWorkers: ctx.config.bodyWorkers,
               makeClient: (onEvent) => makeClient(ctx.config, { baseUrl: source.baseUrl, logger: ctx.logger, onEvent }),
             },
             { mode, entities, runId: ctx.runId, wait: opts.wait, pageSize: opts.pageSize, requestedBy: 'cli' },

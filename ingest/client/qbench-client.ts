@@ -131,6 +131,8 @@ export interface ListPage extends FetchMeta {
   totalCount: number | null;
   /** The parsed body exactly as received, unknown keys included. */
   body: unknown;
+  /** The response body's text as received (what `body` was parsed from): body-pool.ts prepares bodies from it. */
+  text: string;
   /** Envelope keys other than total_count/total_pages/data (e.g. QBench's random "qba" key). */
   extraKeys: Record<string, unknown>;
 }
@@ -160,6 +162,8 @@ export interface DetailResult extends FetchMeta {
   id: string;
   /** v1 details are the bare object, unknown keys included. */
   body: unknown;
+  /** The response body's text as received (what `body` was parsed from). */
+  text: string;
 }
 
 export interface UpdatesResult extends FetchMeta {
@@ -172,7 +176,7 @@ export interface UpdatesResult extends FetchMeta {
 }
 
 type Exchange =
-  | { ok: true; status: number; body: unknown; durationMs: number; fetchedAt: Date; serverDate: Date | null; attempts: number }
+  | { ok: true; status: number; body: unknown; text: string; durationMs: number; fetchedAt: Date; serverDate: Date | null; attempts: number }
   | {
       ok: false;
       status: number;
@@ -358,6 +362,7 @@ export class QBenchClient {
       id: idText,
       status: r.status,
       body: r.body,
+      text: r.text,
       params,
       path,
       durationMs: r.durationMs,
@@ -482,7 +487,7 @@ export class QBenchClient {
           problem = 'body is not valid JSON';
         }
         if (problem === null) {
-          return { ok: true, status: res.status, body, durationMs: res.durationMs, fetchedAt: res.receivedAt, serverDate: parseHttpDate(res.headers.get('date')), attempts };
+          return { ok: true, status: res.status, body, text: res.text, durationMs: res.durationMs, fetchedAt: res.receivedAt, serverDate: parseHttpDate(res.headers.get('date')), attempts };
         }
         await backOff('malformed', `HTTP ${res.status} but ${problem}`, res.status);
         continue;
@@ -623,7 +628,7 @@ const checkUpdates: BodyCheck = (body) => {
 function toListPage(
   base: { entity: EntityName; pageNum: number; pageSize: number; path: string },
   params: QueryParams,
-  r: { status: number; body: unknown; durationMs: number; fetchedAt: Date; serverDate: Date | null; attempts: number },
+  r: { status: number; body: unknown; text: string; durationMs: number; fetchedAt: Date; serverDate: Date | null; attempts: number },
 ): ListPage {
   const body = r.body as Record<string, unknown>;
   const extraKeys: Record<string, unknown> = {};
@@ -636,6 +641,7 @@ function toListPage(
     totalPages: toIntOrNull(body.total_pages)!,
     totalCount: toIntOrNull(body.total_count),
     body: r.body,
+    text: r.text,
     extraKeys,
     params,
     durationMs: r.durationMs,
