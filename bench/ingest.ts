@@ -2,9 +2,10 @@
  * Ingest benchmark (issue: "landing costs at most 25 % over fetch-only, RSS flat").
  *   node --import tsx bench/ingest.ts [--size medium|none] [--rate-limited small|tiny|none]
  * Phase A, baseline: the client pages every entity (and fetches incomplete test details) and discards.
- * Phase B: the same through runSync (without the parent recovery at its end), landing every page in Postgres. Same
- * simulator, same run. B2: a whole full sync, recovery included. Each phase prints its CPU seconds per process
- * (client, simulator, Postgres): on a machine they share, they explain the ratio.
+ * Phase B: the same through runSync (without the parent recovery at its end), landing every page in Postgres, with this
+ * machine's default number of body workers (QBSYNC_BODY_WORKERS); then again with the other setting (0 or 2) for
+ * comparison. Same simulator, same run. Then a whole full sync, recovery included. Each phase prints its CPU seconds
+ * per process (client, its JavaScript thread, simulator, Postgres): on a machine they share, they explain the ratio.
  * Phase C (default size small): the simulator's 300 / 60 s limit on, default budget; a full sync's wall
  * time against the floor that limit sets for its request count.
  */
@@ -49,41 +50,60 @@ async function fetchAgainstLand() {
   rss.start(500);
   const sim = await simProcess(['--size', size, '--no-rate-limit']);
   const unlimited = () => new MemoryRateBudget({ limit: 1e9, windowMs: 1000 });
-  const sync = (db: Database, recover: boolean) =>
-    runSync({ db, logger, recoverParents: recover, makeClient: (onEvent) => makeClient(config, { baseUrl: sim.url, onEvent, rateBudget: unlimited() }) }, { mode: 'full' });
-  let bench: Awaited<ReturnType<typeof benchDatabase>> | null = null;
+  const sync = (db: Database, recover: boolean, bodyWorkers: number) => runSync({
+    db, logger, recoverParents: recover, bodyWorkers,
+    makeClient: (onEvent) => makeClient(config, { baseUrl: sim.url, onEvent, rateBudget: unlimited() }),
+  }, { mode: 'full' });
+  // This machine's default number of body workers (config.ts), and the other setting for comparison.
+  const workers = config.bodyWorkers;
+  const otherWorkers = workers ? 0 : 2;
+  /** The database of the phase in progress (each phase that lands gets a fresh one). */
+  const current: { drop?: () => Promise<void> } = {};
+  const fresh = async () => {
+    await current.drop?.();
+    const bench = await benchDatabase('bench_ingest');
+    current.drop = bench.drop;
+    return { db: bench.db, cpu: new CpuMeter({ simulator: sim.child.pid, postgres: postmasterPid(bench.dataDir) }) };
+  };
   try {
-    bench = await benchDatabase('bench_ingest');
-    const cpu = new CpuMeter({ simulator: sim.child.pid, postgres: postmasterPid(bench.dataDir) });
-    const fetch = await phase(rss, cpu, 'fetch', () => fetchOnly(makeClient(config, { baseUrl: sim.url, rateBudget: unlimited() })));
-    // Landing: the sync without its last step, the parent recovery (B2 has it).
-    const land = await phase(rss, cpu, 'land', () => sync(bench!.db, false));
-    await bench.drop();
-    bench = await benchDatabase('bench_ingest');
-    const full = await phase(rss, new CpuMeter({ simulator: sim.child.pid, postgres: postmasterPid(bench.dataDir) }), 'sync', () => sync(bench!.db, true));
+    let b = await fresh();
+    const fetch = await phase(rss, b.cpu, 'fetch', () => fetchOnly(makeClient(config, { baseUrl: sim.url, rateBudget: unlimited() })));
+    // Landing: the sync without its last step, the parent recovery (the full sync below has it).
+    const land = await phase(rss, b.cpu, 'land', () => sync(b.db, false, workers));
+    b = await fresh();
+    const other = await phase(rss, b.cpu, 'land-other', () => sync(b.db, false, otherWorkers));
+    b = await fresh();
+    const full = await phase(rss, b.cpu, 'sync', () => sync(b.db, true, workers));
     rss.stop();
 
     const cores = os.availableParallelism();
+    const fetchS = fetch.ms / 1000;
     const records = (o: SyncOutcome) => o.entities.reduce((n, e) => n + e.records, 0);
-    const landed = records(land.out);
+    const landing = (p: typeof land, bodyWorkers: number) => ({
+      body_workers: bodyWorkers,
+      records: records(p.out), seconds: secs(p.ms), records_per_s: Math.round(records(p.out) / (p.ms / 1000)), status: p.out.status,
+      ratio_over_fetch: +(p.ms / fetch.ms).toFixed(3),
+      cpu_seconds: p.cpu,
+      // The fastest this landing could go here: its CPU seconds (client, simulator and Postgres together) spread over
+      // every core with none ever idle. Above the goal, only less CPU work can meet it on this machine, not more overlap.
+      ratio_if_every_core_busy: +((p.cpu.total / cores) / fetchS).toFixed(3),
+      // The fastest it could go with as many cores as it likes: the JavaScript thread's own CPU seconds, back to back.
+      ratio_if_main_thread_never_waits: p.cpu.client_main_thread === null ? null : +(p.cpu.client_main_thread / fetchS).toFixed(3),
+    });
     const landSamples = rss.samples.filter((s) => s.label === 'land').map((s) => s.rssMb);
     const result = {
       size,
       cores,
-      fetch_only: { records: fetch.out, seconds: secs(fetch.ms), records_per_s: Math.round(fetch.out / (fetch.ms / 1000)), cpu_seconds: fetch.cpu },
-      fetch_and_land: { records: landed, seconds: secs(land.ms), records_per_s: Math.round(landed / (land.ms / 1000)), status: land.out.status, cpu_seconds: land.cpu },
+      fetch_only: { records: fetch.out, seconds: secs(fetch.ms), records_per_s: Math.round(fetch.out / fetchS), cpu_seconds: fetch.cpu },
+      fetch_and_land: landing(land, workers),
       ratio_land_over_fetch: +(land.ms / fetch.ms).toFixed(3),
       goal_ratio: 1.25,
-      // The fastest this landing could go here: its CPU seconds (client, simulator and Postgres together) spread over
-      // every core with none ever idle. Above the goal, only less CPU work can meet it on this machine, not more overlap.
-      ratio_if_every_core_busy: +((land.cpu.total / cores) / (fetch.ms / 1000)).toFixed(3),
-      // The fastest it could go with as many cores as it likes: the JavaScript thread's own CPU seconds, done one at a time.
-      ratio_if_main_thread_never_waits: land.cpu.client_main_thread === null ? null : +(land.cpu.client_main_thread / (fetch.ms / 1000)).toFixed(3),
+      [`fetch_and_land_with_${otherWorkers}_body_workers`]: landing(other, otherWorkers),
       full_sync_with_parent_recovery: {
         records: records(full.out), seconds: secs(full.ms), status: full.out.status, missing_parents: full.out.recovery?.missing ?? null,
         ratio_over_fetch: +(full.ms / fetch.ms).toFixed(3), cpu_seconds: full.cpu,
       },
-      peak_rss_mb: { fetch_only: rss.peak('fetch'), fetch_and_land: rss.peak('land'), full_sync: rss.peak('sync') },
+      peak_rss_mb: { fetch_only: rss.peak('fetch'), fetch_and_land: rss.peak('land'), [`with_${otherWorkers}_body_workers`]: rss.peak('land-other'), full_sync: rss.peak('sync') },
       rss_during_land_first_quarter_vs_last_quarter_mb: [
         Math.max(...landSamples.slice(0, Math.max(1, landSamples.length >> 2))),
         Math.max(...landSamples.slice(-Math.max(1, landSamples.length >> 2))),
@@ -93,7 +113,7 @@ async function fetchAgainstLand() {
     writeResult(`ingest-${size}`, result);
   } finally {
     await sim.stop();
-    await bench?.drop();
+    await current.drop?.();
   }
 }
 
