@@ -40,8 +40,9 @@ export class BodyPool {
         if (reply.ok) {
           this.prepared += reply.bodies.length;
           p?.resolve(reply.bodies);
+        } else {
+          p?.reject(new Error(`body worker: ${reply.error}`));
         }
-        else p?.reject(new Error(`body worker: ${reply.error}`));
       });
       const fail = (err: Error) => {
         this.broken ??= err;
