@@ -140,27 +140,31 @@ export async function runFullPass(ctx: PassContext, entity: EntityName, pageSize
       out.details = details.filter((d): d is DetailResult => d !== null);
     }
     const events: RawEvent[] = [];
+    // Each event's response text, pushed with it (the body pool prepares bodies from the texts, in the same order).
+    const texts: string[] = [];
+    const add = (event: RawEvent, text: string) => {
+      events.push(event);
+      texts.push(text);
+    };
     const listEvent = (p: ListPage, key: string): RawEvent => ({
       runId, entity, kind: 'list', endpoint: p.path, params: p.params, pageNumber: p.pageNum, pageSize: p.pageSize,
       httpStatus: p.status, recordCount: p.data.length, body: p.body, fetchedAt: p.fetchedAt, durationMs: p.durationMs,
       attempts: p.attempts, pageKey: key,
     });
     if (!page.skipped) {
-      events.push(listEvent(page, `${passId}/${entity}/p${pageNum}`));
+      add(listEvent(page, `${passId}/${entity}/p${pageNum}`), page.text);
       out.records += page.data.length;
     }
     out.recovered.forEach((p, i) => {
-      events.push(listEvent(p, `${passId}/${entity}/p${pageNum}.s${i + 1}`));
+      add(listEvent(p, `${passId}/${entity}/p${pageNum}.s${i + 1}`), p.text);
       out.records += p.data.length;
     });
     for (const d of out.details) {
-      events.push({
+      add({
         runId, entity, kind: 'detail', endpoint: d.path, params: d.params, httpStatus: d.status, recordCount: 1, body: d.body,
         fetchedAt: d.fetchedAt, durationMs: d.durationMs, attempts: d.attempts,
-      });
+      }, d.text);
     }
-    // The response texts, in the order of the events, for the body pool.
-    const texts = [...(page.skipped ? [] : [page.text]), ...out.recovered.map((p) => p.text), ...out.details.map((d) => d.text)];
     const prepared = ctx.bodies ? await ctx.bodies.prepare(texts).catch(poolFailed) : null;
     const stored = await storeBodies(db.pool, prepared ? events.map((e, i) => ({ ...e, stored: prepared[i] })) : events, {
       onRetry: (err, attempt) => logger.warn('database unavailable while storing page bodies; retrying', { entity, page: pageNum, attempt, error: (err as Error).message }),

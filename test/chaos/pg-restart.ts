@@ -14,6 +14,7 @@ import { connect, startEmbeddedPostgres, type Database, type EmbeddedPg } from '
 import { acquireSyncLock, syncLockHeld } from '../../ingest/index.js';
 import { tableChecksums } from '../../transform/index.js';
 import type { SimSize } from '../../sim/index.js';
+import { reapAbandonedServers } from '../helpers/pg.js';
 import { testSimulator, cliEnv } from '../helpers/sim.js';
 import { startCli, type CliResult } from '../helpers/cli.js';
 import {
@@ -28,32 +29,10 @@ const PRESETS = {
 
 type Mode = 'fast' | 'immediate';
 
-/** Dedicated servers left by chaos runs that were killed (or timed out under mocha's exit): stop them, remove their folders. */
-function reapAbandoned(root: string): void {
-  const alive = (pid: number) => {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  };
-  if (!fs.existsSync(root)) return;
-  for (const name of fs.readdirSync(root)) {
-    const m = /^chaos-pg-(\d+)$/.exec(name);
-    if (!m || alive(Number(m[1]))) continue;
-    const pidFile = path.join(root, name, 'data', 'postmaster.pid');
-    if (fs.existsSync(pidFile)) {
-      const pgPid = Number(fs.readFileSync(pidFile, 'utf8').split('\n')[0]);
-      if (pgPid && alive(pgPid)) process.kill(pgPid, 'SIGQUIT');
-    }
-    fs.rmSync(path.join(root, name), { recursive: true, force: true });
-  }
-}
-
 export async function runPgRestartScenario(opts: ChaosOptions): Promise<Figures> {
   const t0 = Date.now();
-  reapAbandoned(path.resolve('.qbsync'));
+  // Dedicated servers left by chaos runs that were killed (or timed out under mocha's exit).
+  reapAbandonedServers(path.resolve('.qbsync'), /^chaos-pg-(\d+)$/);
   const p = PRESETS[opts.form];
   const log = logger(opts, 'pg-restart');
   const r = rng(opts.seed);

@@ -37,8 +37,11 @@ async function adminQuery(sql: string, params: unknown[] = []): Promise<void> {
   }
 }
 
-/** Servers left by test runs that were killed: stop them and remove their folders. */
-function reapAbandonedServers(root: string): void {
+/**
+ * Servers left by test runs that were killed: stop them and remove their folders. `folder` matches the name of a
+ * run's folder under `root`, its first group being the pid of the process that made it (reaped once that is gone).
+ */
+export function reapAbandonedServers(root: string, folder: RegExp): void {
   if (!fs.existsSync(root)) return;
   const alive = (pid: number) => {
     try {
@@ -49,7 +52,8 @@ function reapAbandonedServers(root: string): void {
     }
   };
   for (const name of fs.readdirSync(root)) {
-    if (!/^\d+$/.test(name) || alive(Number(name))) continue;
+    const m = folder.exec(name);
+    if (!m || alive(Number(m[1]))) continue;
     const pidFile = path.join(root, name, 'data', 'postmaster.pid');
     if (fs.existsSync(pidFile)) {
       const pgPid = Number(fs.readFileSync(pidFile, 'utf8').split('\n')[0]);
@@ -63,7 +67,7 @@ export async function startTestServer(): Promise<void> {
   if (process.env.QBSYNC_TEST_DATABASE_URL) {
     process.env.QBSYNC_TEST_ADMIN_URL = process.env.QBSYNC_TEST_DATABASE_URL;
   } else {
-    reapAbandonedServers(path.resolve('.qbsync/test-pg'));
+    reapAbandonedServers(path.resolve('.qbsync/test-pg'), /^(\d+)$/);
     serverDir = path.resolve('.qbsync/test-pg', String(process.pid));
     fs.rmSync(serverDir, { recursive: true, force: true });
     embedded = await startEmbeddedPostgres({ dataDir: path.join(serverDir, 'data'), database: 'postgres', fast: true });
